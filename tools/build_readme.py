@@ -19,7 +19,10 @@ HEADER = '<!-- Generated from nbs/index.ipynb by tools/build_readme.py: edit the
 def build() -> str:
     "The README text: index.ipynb with hidden cells and directives dropped, as markdown."
     nb = read_nb(ROOT/'nbs'/'index.ipynb')
-    NBProcessor(nb=nb, procs=FilterDefaults().procs()).process()
+    # no doc links (the docs site is not built: quarto is not installable here) and no show_doc execution
+    skip = {'add_links', 'add_show_docs', 'exec_show_docs'}
+    procs = [p for p in FilterDefaults().procs() if getattr(p, '__name__', type(p).__name__) not in skip]
+    NBProcessor(nb=nb, procs=procs).process()
     head, cells = '', []
     for c in nb.cells:
         src = c.get('source', '').strip()
