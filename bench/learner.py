@@ -25,18 +25,11 @@ def maxrss_gb() -> float:
     "Peak resident memory of this process in GB (Linux reports KiB)."
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
-def load_prepared(work):
-    "The `Prepared` of a work folder written by `prepare` (as `cat12 train` reads it)."
-    import pandas as pd
-    from cat12.data import Prepared
-    work = Path(work); info = json.loads((work/'classes.json').read_text())
-    return Prepared(work, pd.read_csv(work/'manifest.csv', keep_default_na=False), info['classes'], info['cache_size'], [])
-
 def step_bench(work: str, mode: str, sizes: list[int], steps: int, bs: int = 32) -> dict:
     "Images/s of full ResNet50 training steps, `naive` or `tuned`, at each size."
     import torch, torch.nn.functional as F
     from cat12.learner import tune_malloc
-    from cat12.data import get_dls
+    from cat12.data import get_dls, load_prepared
     from cat12.model import create_model
     tuned = mode == 'tuned'
     if tuned: tune_malloc()
@@ -62,7 +55,7 @@ def strategy_bench(work: str, strategy: str, size: int, epochs: int) -> dict:
     "Time and accuracy of `fit(..., strategy=strategy)` from random weights, in a tuned process."
     import torch
     from cat12.learner import fit, tune_malloc
-    from cat12.data import get_dls
+    from cat12.data import get_dls, load_prepared
     from cat12.model import create_model
     tune_malloc()
     prep = load_prepared(work)
