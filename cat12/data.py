@@ -26,8 +26,8 @@ from .sample import BREEDS
 __all__ = ['TRAIN_ZIP', 'TEST_ZIP', 'LABELS', 'NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE',
            'MAX_ASPECT', 'MANIFEST_COLUMNS', 'DataFiles', 'find_data', 'read_labels', 'ZipReport', 'scan_zip',
            'extract_zip', 'fit_square', 'atomic_path', 'atomic_write', 'split_train_val', 'find_duplicates', 'Prepared',
-           'prepare', 'load_prepared', 'CachedImages', 'train_tfms', 'eval_tfms', 'DataLoaders', 'get_dls',
-           'DataReport', 'inspect_data', 'FileImages', 'make_pets']
+           'prepare', 'load_prepared', 'CachedImages', 'train_tfms', 'resize_size', 'eval_tfms', 'DataLoaders',
+           'get_dls', 'DataReport', 'inspect_data', 'FileImages', 'make_pets']
 
 # %% ../nbs/02_data.ipynb #d8a6d9b5
 TRAIN_ZIP, TEST_ZIP, LABELS = 'cat_12_train.zip', 'cat_12_test.zip', 'train_list.txt'
@@ -254,6 +254,8 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         fd = os.open(tmp, os.O_RDONLY); os.fsync(fd); os.close(fd)
+        mask = os.umask(0); os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)   # mkstemp makes it private (0600); give it the permissions of any new file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
@@ -448,17 +450,24 @@ def train_tfms(img_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return v2.Compose([v2.RandomResizedCrop(img_size, scale=(0.35, 1), antialias=True), v2.RandomHorizontalFlip(),
                        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
+def resize_size(img_size: int) -> int:
+    "The short side an image is resized to before its centre `img_size` square is cut: 1.14x (224 -> 256)."
+    return round(img_size / 0.875)
+
 def eval_tfms(img_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     "Resize to 1.14x and centre-crop, then float and normalise."
-    return v2.Compose([v2.Resize(round(img_size / 0.875), antialias=True), v2.CenterCrop(img_size),
+    return v2.Compose([v2.Resize(resize_size(img_size), antialias=True), v2.CenterCrop(img_size),
                        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 @dataclass
 class DataLoaders:
-    "The training and validation loaders, and the class names."
+    "The training and validation loaders, the class names, and the input size and normalisation they feed."
     train: DataLoader
     valid: DataLoader
     classes: list
+    img_size: int | None = None   # side of the square images, in pixels
+    mean: tuple | None = None     # the normalisation applied
+    std: tuple | None = None
 
 def get_dls(prep: Prepared, # the result of `prepare`
             img_size: int = 224, # side of the square the model sees
@@ -473,7 +482,7 @@ def get_dls(prep: Prepared, # the result of `prepare`
     kw = dict(batch_size=batch_size, num_workers=num_workers, persistent_workers=num_workers > 0)
     return DataLoaders(DataLoader(CachedImages(xt, yt, train_tfms(img_size, mean, std)), shuffle=True, drop_last=len(xt) > batch_size, generator=g, **kw),
                        DataLoader(CachedImages(xv, yv, eval_tfms(img_size, mean, std)), shuffle=False, **kw),
-                       prep.classes)
+                       prep.classes, img_size, tuple(mean), tuple(std))
 
 # %% ../nbs/02_data.ipynb #af71db1b
 @dataclass

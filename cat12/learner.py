@@ -23,11 +23,12 @@ from .data import CachedImages, atomic_path, atomic_write
 from .model import freeze, param_groups, unfreeze
 
 # %% auto #0
-__all__ = ['HISTORY_COLUMNS', 'STRATEGIES', 'default_device', 'bf16_speedup', 'autocast_dtype', 'tune_malloc', 'cpu_count',
-           'loader_workers', 'set_seed', 'rng_state', 'set_rng_state', 'versions', 'save_checkpoint', 'load_checkpoint',
-           'make_scheduler', 'lr_curve', 'dist_info', 'init_distributed', 'is_main', 'barrier', 'run_on_main',
-           'evaluate', 'progress_iter', 'train_loop', 'cache_key', 'cached_activations', 'is_resnet', 'choose_strategy',
-           'fit', 'lr_find', 'plot_lr_find']
+__all__ = ['HISTORY_COLUMNS', 'STRATEGIES', 'CPU_BENCH', 'DEFAULTS', 'default_device', 'bf16_speedup', 'autocast_dtype',
+           'tune_malloc', 'cpu_count', 'loader_workers', 'set_seed', 'rng_state', 'set_rng_state', 'versions',
+           'save_checkpoint', 'load_checkpoint', 'make_scheduler', 'lr_curve', 'dist_info', 'init_distributed',
+           'is_main', 'barrier', 'run_on_main', 'evaluate', 'progress_iter', 'train_loop', 'cache_key',
+           'cached_activations', 'is_resnet', 'estimate_seconds', 'choose_strategy', 'fit', 'fine_tune', 'lr_find',
+           'plot_lr_find']
 
 # %% ../nbs/05_learner.ipynb #a069744d
 def default_device() -> torch.device:
@@ -134,13 +135,15 @@ def make_scheduler(optim: torch.optim.Optimizer, lr: float, total_steps: int,
                    kind: str = 'onecycle', # 'onecycle' or 'cosine' (linear warm-up, then cosine)
                    warmup: float = 0.25, # share of the steps spent warming up
                   ) -> torch.optim.lr_scheduler.LRScheduler:
-    "A per-step learning-rate schedule that warms up to `lr` and then anneals."
+    "A per-step learning-rate schedule that warms up to `lr` (times each group's `lr_scale`) and then anneals."
     total_steps = max(1, total_steps)
-    if kind == 'onecycle':
-        return torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=lr, total_steps=total_steps, pct_start=warmup)
+    peaks = [lr * g.get('lr_scale', 1.0) for g in optim.param_groups]
+    if kind == 'onecycle':   # OneCycleLR needs at least one step in each phase: stretch very short runs a little
+        total_steps = max(4, total_steps); warmup = min(0.5, max(warmup, 1.01 / total_steps))
+        return torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=peaks, total_steps=total_steps, pct_start=warmup)
     if kind == 'cosine':
         w = max(1, round(warmup * total_steps))
-        for g in optim.param_groups: g['lr'] = lr
+        for g, peak in zip(optim.param_groups, peaks): g['lr'] = peak
         def factor(step): return (step + 1) / w if step < w else 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total_steps - w)))
         return torch.optim.lr_scheduler.LambdaLR(optim, factor)
     raise Cat12Error(f"sched={kind!r}: use 'onecycle' or 'cosine'")
@@ -245,8 +248,9 @@ def _loader_generator(dl) -> torch.Generator | None:
     "The generator that shuffles `dl`, if it has its own."
     return getattr(dl, 'generator', None) or getattr(getattr(dl, 'sampler', None), 'generator', None)
 
-def _make_optimizer(module: nn.Module, opt: str, lr: float, wd: float) -> torch.optim.Optimizer:
-    groups = param_groups(module, wd)
+def _make_optimizer(module: nn.Module, opt: str, lr: float, wd: float, lr_mult: float = 1.0) -> torch.optim.Optimizer:
+    groups = param_groups(getattr(module, 'module', module), wd, lr_mult)   # (unwrapped from DDP)
+    for g in groups: g['lr'] = lr * g['lr_scale']
     if opt == 'sgd': return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
     if opt == 'adamw': return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
     raise Cat12Error(f"opt={opt!r}: use 'adamw' or 'sgd'")
@@ -260,6 +264,7 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
                train_dl, valid_dl, # loaders of (input, label) batches
                epochs: int, lr: float, wd: float = 0.05, opt: str = 'adamw', sched: str = 'onecycle',
                warmup: float = 0.25, label_smoothing: float = 0.1,
+               lr_mult: float = 1.0, # > 1: discriminative learning rates, from lr/lr_mult (stem) to lr (head)
                out=None, # folder for model.pth (best), last.pth and history.csv
                meta: dict | None = None, # plain data stored in the checkpoints
                save_model: nn.Module | None = None, # the model whose weights the checkpoints hold (default: module)
@@ -271,7 +276,7 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
     "Train `module` in place; return the per-epoch history. Checkpoints hold `save_model`."
     device = torch.device(device) if device else default_device()
     save_model = save_model if save_model is not None else module
-    optim = _make_optimizer(module, opt, lr, wd)
+    optim = _make_optimizer(module, opt, lr, wd, lr_mult)
     scheduler = make_scheduler(optim, lr, epochs * len(train_dl), sched, warmup)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     meta, out = dict(meta or {}), Path(out) if out else None
@@ -343,7 +348,7 @@ def _write_history(hist: list, path: Path):
     atomic_write(path, pd.DataFrame(hist, columns=HISTORY_COLUMNS).to_csv(index=False))
 
 # %% ../nbs/05_learner.ipynb #eb65e770
-STRATEGIES = ('auto', 'features', 'partial', 'full')
+STRATEGIES = ('auto', 'features', 'partial', 'finetune', 'full')
 
 def _trunk(model: nn.Module, upto: str) -> nn.Sequential:
     "The frozen part of a torchvision-style ResNet: up to 'layer3', or up to the pooled features ('pool')."
@@ -403,81 +408,151 @@ def is_resnet(model: nn.Module) -> bool:
     "Does `model` have torchvision's ResNet layout, which the cached strategies need?"
     return all(hasattr(model, a) for a in ('conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool', 'fc'))
 
-def choose_strategy(model: nn.Module, dls, device=None, epochs: int = 5) -> tuple[str, str]:
+# Measured by bench/transfer.py on the full generated sample (1944 training images, 64 px, 3 epochs), from `cat12 pretrain`'s
+# weights, on a 2-core CPU (bench/transfer_results.md): test accuracy and wall seconds (setup: caching and warm-up; per
+# epoch; 'features' trains 10 head epochs), medians of 3 seeds.
+# `probe_s` is `_probe_seconds()` on that machine, so that times can be rescaled to this one.
+CPU_BENCH = dict(images=1944, img_size=64, probe_s=0.168, strategies={
+    'features': dict(test_acc=0.554, setup_s=19.9, epoch_s=0.12),
+    'partial': dict(test_acc=0.338, setup_s=15.6, epoch_s=22.32),
+    'finetune': dict(test_acc=0.700, setup_s=17.1, epoch_s=72.83),
+    'full': dict(test_acc=0.829, setup_s=0.0, epoch_s=67.84),
+})
+
+def _probe_seconds(img_size: int = 64, reps: int = 5) -> float:
+    "Seconds for one eval-mode forward pass of a ResNet50 over 16 images (the best of `reps`, after 2 warm-ups): this machine's speed."
+    from torchvision.models import resnet50
+    with torch.random.fork_rng(devices=[]):   # leaves the global random state (and so the run that follows) as it was
+        net = resnet50().eval().to(memory_format=torch.channels_last)
+        x = torch.randn(16, 3, img_size, img_size).contiguous(memory_format=torch.channels_last)
+    ts = []
+    with torch.inference_mode():
+        for _ in range(reps + 2): t = time.perf_counter(); net(x); ts.append(time.perf_counter() - t)
+    return min(ts[2:])
+
+def estimate_seconds(strategy: str, n_images: int, img_size: int, epochs: int, probe_s: float | None = None) -> float:
+    "The wall time `strategy` should take here, from `CPU_BENCH` scaled by images, pixels and this machine's probe."
+    r, b = CPU_BENCH['strategies'][strategy], CPU_BENCH
+    speed = (probe_s if probe_s is not None else _probe_seconds(b['img_size'])) / b['probe_s']
+    work = n_images / b['images'] * (img_size / b['img_size']) ** 2
+    return (r['setup_s'] + r['epoch_s'] * (max(epochs, 10) if strategy == 'features' else epochs)) * work * speed
+
+def choose_strategy(model: nn.Module, dls, device=None, epochs: int = 4,
+                    budget: float = 240, # seconds of CPU time the training may take
+                    probe_s: float | None = None, # this machine's `_probe_seconds()` (default: measure it now)
+                   ) -> tuple[str, str]:
     "The strategy `auto` picks for this model, data and device, with the reason."
     device = torch.device(device) if device else default_device()
-    n = len(dls.train.dataset)
     if not is_resnet(model): return 'full', 'not a ResNet-style model: only full training applies'
     if not getattr(model, 'pretrained', False):
         return 'full', 'random weights: the whole network must learn (cached features of an untrained network are noise)'
     if device.type in ('cuda', 'mps'):
-        return 'full', f'pretrained weights on {device.type}: fine-tune everything, after a head warm-up on cached features'
-    if n * epochs <= 4000:
-        return 'partial', f'pretrained weights on a CPU, {n} images x {epochs} epochs: train layer4 and the head on cached layer3'
-    return 'features', f'pretrained weights on a CPU, {n} images: train the head on pooled features computed once'
+        return 'finetune', f'pretrained weights on {device.type}: head warm-up, then everything with discriminative learning rates'
+    n, size = len(dls.train.dataset), getattr(dls, 'img_size', None) or CPU_BENCH['img_size']
+    probe_s = _probe_seconds(CPU_BENCH['img_size']) if probe_s is None else probe_s
+    cands = [s for s in CPU_BENCH['strategies']   # ImageNet weights: keep the published recipes (no one-rate 'full')
+             if not (s == 'full' and str(getattr(model, 'weights_info', {}).get('source', '')).startswith('ImageNet'))]
+    est = {s: estimate_seconds(s, n, size, epochs, probe_s) for s in cands}
+    acc = {s: CPU_BENCH['strategies'][s]['test_acc'] for s in cands}
+    fits = [s for s in est if est[s] <= budget] or [min(est, key=est.get)]
+    best = max(fits, key=acc.get)
+    table = ', '.join(f'{s} {acc[s]:.2f} in ~{est[s]:.0f} s' for s in est)
+    return best, (f'pretrained weights on a CPU: the most accurate strategy in bench/transfer.py that fits the {budget:.0f} s '
+                  f'budget for {n} images at {size} px x {epochs} epochs ({table})')
+
 
 # %% ../nbs/05_learner.ipynb #213397ec
+# What `fit` uses when lr, epochs or warmup are not given: from random weights, and from pretrained ones.
+# From random weights: the recipe measured since the first release (4 epochs at 64 px: test accuracy about 0.6 here).
+# From pretrained ones: a lower rate and a shorter warm-up, as fastai and timm advise for fine-tuning, and 3 epochs,
+# the most that the best strategy of bench/transfer.py ('full', 68 s per epoch at 64 px) fits in 4 minutes here.
+DEFAULTS = {'random': dict(lr=2e-3, epochs=4, warmup=0.25),
+            'pretrained': dict(lr=1e-3, epochs=3, warmup=0.1)}
+
 def fit(model: nn.Module, # the model to train (changed in place); a torchvision-style ResNet for the cached strategies
-        dls, # anything with .train and .valid loaders (and optionally .classes)
-        epochs: int = 5, lr: float = 1e-3, # peak learning rate of the schedule
-        wd: float = 0.05, # L2 weight decay (not on BatchNorm or biases)
+        dls, # anything with .train and .valid loaders (and optionally .classes, .img_size, .mean, .std)
+        epochs: int | None = None, # passes over the data (default: `DEFAULTS`, by the model's weights)
+        lr: float | None = None, # peak learning rate of the schedule (default: `DEFAULTS`)
+        wd: float = 0.05, # weight decay, decoupled (AdamW) or L2 (SGD); not on BatchNorm or biases
         opt: str = 'adamw', # 'adamw' or 'sgd' (Nesterov momentum 0.9)
         label_smoothing: float = 0.1,
         out=None, # run folder: model.pth (best), last.pth and history.csv are written there
         meta: dict | None = None, # plain data stored in the checkpoints (classes, img_size, ...)
         device=None, # default: cuda, mps, then cpu
         seed: int = 0, progress: bool = True,
-        strategy: str = 'full', # 'full', 'features', 'partial' or 'auto' (see `choose_strategy`)
+        strategy: str = 'full', # 'full', 'finetune', 'features', 'partial' or 'auto' (see `choose_strategy`)
         sched: str = 'onecycle', # 'onecycle' or 'cosine' (with linear warm-up)
-        warmup: float = 0.25, # share of the steps spent warming up
-        freeze_epochs: int = 0, # 'full': first train the head alone on cached features for this many epochs
+        warmup: float | None = None, # share of the steps spent warming up (default: `DEFAULTS`)
+        freeze_epochs: int = 0, # 'full'/'finetune': first train the head alone on cached features ('finetune': at least 1)
+        lr_mult: float = 100, # 'finetune': the stem learns at lr/lr_mult, the head at lr (see `param_groups`)
         head_epochs: int | None = None, # 'features': epochs of the head (default: max(epochs, 10))
         flips: bool = False, # cached strategies: also cache mirrored images (2x the caching time)
         cache_dir=None, # cached strategies: where activations are kept (default: next to the image cache)
         patience: int | None = None, # early stopping: epochs without a better valid_acc
         resume=None, # a last.pth written by an earlier call with the same arguments
         plot: bool = False, # in a notebook: redraw the history plot after every epoch
+        budget: float = 240, # 'auto' on a CPU: seconds the training may take
        ) -> tuple[nn.Module, pd.DataFrame]:
     "Train `model` on `dls`; return it with a per-epoch history (train_loss, valid_loss, valid_acc, seconds)."
     if strategy not in STRATEGIES: raise Cat12Error(f"strategy={strategy!r}: use one of {', '.join(STRATEGIES)}")
+    d = DEFAULTS['pretrained' if getattr(model, 'pretrained', False) else 'random']
+    opts = dict(epochs=epochs or d['epochs'], lr=d['lr'] if lr is None else lr, wd=wd, opt=opt,
+                label_smoothing=label_smoothing, out=out, meta=meta, device=device, seed=seed, progress=progress,
+                strategy=strategy, sched=sched, warmup=d['warmup'] if warmup is None else warmup,
+                freeze_epochs=freeze_epochs, lr_mult=lr_mult, head_epochs=head_epochs, flips=flips, cache_dir=cache_dir,
+                patience=patience, resume=resume, plot=plot, budget=budget)
     created = init_distributed()                 # under torchrun: join the process group (no-op otherwise)
-    try:
-        return _fit(model, dls, epochs, lr, wd, opt, label_smoothing, out, meta, device, seed, progress, strategy,
-                    sched, warmup, freeze_epochs, head_epochs, flips, cache_dir, patience, resume, plot)
+    try: return _fit(model, dls, **opts)
     finally:
         if created: dist.destroy_process_group()
 
-def _fit(model, dls, epochs, lr, wd, opt, label_smoothing, out, meta, device, seed, progress, strategy,
-         sched, warmup, freeze_epochs, head_epochs, flips, cache_dir, patience, resume, plot):
+def fine_tune(model: nn.Module, # a pretrained torchvision-style ResNet (e.g. `create_model(12, weights_path=...)`)
+              dls, epochs: int | None = None, # epochs of the whole network, after the head's warm-up
+              freeze_epochs: int = 1, # epochs of the head alone, on cached features
+              lr_mult: float = 100, # the stem and layer1 learn at lr/lr_mult, the head at lr
+              **kwargs, # anything else `fit` takes (lr, out, seed, ...)
+             ) -> tuple[nn.Module, pd.DataFrame]:
+    "fastai's recipe: train the new head with the body frozen, then everything with discriminative learning rates."
+    return fit(model, dls, epochs, strategy='finetune', freeze_epochs=freeze_epochs, lr_mult=lr_mult, **kwargs)
+
+def _fit(model, dls, *, epochs, lr, wd, opt, label_smoothing, out, meta, device, seed, progress, strategy,
+         sched, warmup, freeze_epochs, lr_mult, head_epochs, flips, cache_dir, patience, resume, plot, budget):
     set_seed(seed)
     if _distributed() and device is None and torch.cuda.is_available(): device = torch.device('cuda', dist_info()[1])
     device = torch.device(device) if device else default_device()
     amp = autocast_dtype(device)
     if strategy == 'auto':
-        strategy, why = choose_strategy(model, dls, device, epochs)
-        if strategy == 'full' and getattr(model, 'pretrained', False) and not freeze_epochs: freeze_epochs = 1
+        strategy, why = choose_strategy(model, dls, device, epochs, budget)
         if is_main(): print(f'strategy auto -> {strategy}: {why}')
+    if strategy == 'finetune': freeze_epochs = max(1, freeze_epochs)
     model = model.to(device, memory_format=torch.channels_last)
     for dl in (dls.train, dls.valid):
         if device.type == 'cuda':
             try: dl.pin_memory = True   # page-locked batches copy to the GPU asynchronously
             except Exception: pass
     meta = dict(meta or {}); meta.setdefault('classes', list(getattr(dls, 'classes', [])))
+    for k in ('img_size', 'mean', 'std'):      # what predict needs, when the loaders know it
+        if getattr(dls, k, None) is not None: meta.setdefault(k, list(getattr(dls, k)) if k != 'img_size' else dls.img_size)
+    meta.setdefault('pretrained', bool(getattr(model, 'pretrained', False)))
+    if getattr(model, 'weights_info', None): meta.setdefault('weights', dict(model.weights_info))
     meta['strategy'] = strategy
     kw = dict(wd=wd, opt=opt, sched=sched, warmup=warmup, label_smoothing=label_smoothing, device=device, amp=amp,
               progress=progress, plot=plot, patience=patience)
-    if strategy == 'full':
+    if strategy in ('full', 'finetune'):
         if freeze_epochs and not resume:
             _, warm = _fit_cached(model, dls, 'features', freeze_epochs, lr, None, {}, flips, cache_dir, kw, progress)
-            if progress: print('head warm-up:\n' + warm.to_string(index=False))
+            if progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
         module, train_dl, valid_dl = model, dls.train, dls.valid
         if _distributed():      # each process trains on its share; DDP averages the gradients after backward
             train_dl, valid_dl, _ = _distributed_loaders(dls, seed)
             module = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
-        hist = train_loop(module, train_dl, valid_dl, epochs, lr, out=out, meta=meta, resume=resume, save_model=model, **kw)
-        return model, hist
-    n_epochs = epochs if strategy == 'partial' else (head_epochs or max(epochs, 10))
-    return _fit_cached(model, dls, strategy, n_epochs, lr, out, meta, flips, cache_dir, kw, progress, resume)
+        hist = train_loop(module, train_dl, valid_dl, epochs, lr, out=out, meta=meta, resume=resume, save_model=model,
+                          lr_mult=lr_mult if strategy == 'finetune' else 1.0, **kw)
+    else:
+        n_epochs = epochs if strategy == 'partial' else (head_epochs or max(epochs, 10))
+        _, hist = _fit_cached(model, dls, strategy, n_epochs, lr, out, meta, flips, cache_dir, kw, progress, resume)
+    hist.attrs['strategy'] = strategy
+    return model, hist
 
 def _fit_cached(model, dls, strategy, epochs, lr, out, meta, flips, cache_dir, kw, progress, resume=None):
     "Train the head (`features`) or layer4 and the head (`partial`) on cached activations."

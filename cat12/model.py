@@ -4,7 +4,8 @@
 
 # %% ../nbs/04_model.ipynb #21cb223c
 from __future__ import annotations
-import os
+import json, os
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -14,8 +15,8 @@ from torchvision.models import ResNet50_Weights, resnet50
 from .images import Cat12Error
 
 # %% auto #0
-__all__ = ['DEFAULT_WEIGHTS', 'STAGES', 'weights_file', 'norm_stats', 'load_pretrained', 'create_model', 'stage_modules',
-           'freeze', 'unfreeze', 'trainable_stages', 'param_groups']
+__all__ = ['DEFAULT_WEIGHTS', 'STAGES', 'LR_GROUPS', 'weights_file', 'norm_stats', 'load_pretrained', 'weights_meta', 'load_body',
+           'create_model', 'stage_modules', 'freeze', 'unfreeze', 'trainable_stages', 'param_groups', 'TinyResNet']
 
 # %% ../nbs/04_model.ipynb #28260a08
 DEFAULT_WEIGHTS = ResNet50_Weights.IMAGENET1K_V2
@@ -30,14 +31,34 @@ def norm_stats(weights=DEFAULT_WEIGHTS) -> tuple[tuple, tuple]:
     return tuple(t.mean), tuple(t.std)
 
 # %% ../nbs/04_model.ipynb #6e230b0b
+@lru_cache(maxsize=None)
+def _resnet50_shapes() -> dict:
+    "Name -> shape of every tensor in ResNet50's state dict, except the head (computed on the meta device: free)."
+    with torch.device('meta'): sd = resnet50().state_dict()
+    return {k: tuple(v.shape) for k, v in sd.items() if not k.startswith('fc.')}
+
+def _check_resnet50(sd, path) -> dict:
+    "The plain ResNet50 state dict in `sd` (a state dict, or a cat12 checkpoint's weights); a Cat12Error otherwise."
+    if isinstance(sd, dict) and sd.get('format') == 'cat12' and isinstance(sd.get('model'), dict): sd = sd['model']
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise Cat12Error(f"{path}: not a state dict (a mapping from parameter names to tensors)")
+    ref = _resnet50_shapes()
+    bad = ([f'{k} missing' for k in ref if k not in sd] + [f'{k} is {tuple(sd[k].shape)}' for k in ref if k in sd and tuple(sd[k].shape) != ref[k]]
+           + [f'unexpected {k}' for k in sd if k not in ref and not k.startswith('fc.')])
+    if bad: raise Cat12Error(f"{path}: not a ResNet50 state dict ({len(bad)} differences, e.g. {'; '.join(bad[:3])})")
+    return sd
+
 def load_pretrained(weights_path=None, # a local .pth state dict, instead of the cache
                     weights=DEFAULT_WEIGHTS, download: bool = True, # try to download when not cached
                    ) -> dict:
-    "The ImageNet state dict of ResNet50, from `weights_path`, the torch cache or a download."
+    "A ResNet50 state dict (any head), from `weights_path`, the torch cache or a download; never runs code from a file."
     path = Path(weights_path) if weights_path else weights_file(weights)
     if path.is_file():
-        try: return torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e: raise Cat12Error(f"{path}: not a readable weights file ({type(e).__name__}: {e})") from None
+        try: sd = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as e:
+            msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else ''
+            raise Cat12Error(f"{path}: not a readable weights file ({type(e).__name__}: {msg})") from None
+        return _check_resnet50(sd, path)
     if weights_path: raise Cat12Error(f"{path}: weights file not found")
     hint = (f"place {path.name} in {path.parent} (TORCH_HOME={os.environ.get('TORCH_HOME', 'unset')}), "
             f"pass weights_path=/ --weights FILE, or use pretrained=False / --no-pretrained")
@@ -47,17 +68,41 @@ def load_pretrained(weights_path=None, # a local .pth state dict, instead of the
         raise Cat12Error(f"could not download the ResNet50 weights ({type(e).__name__}); {hint}") from None
 
 # %% ../nbs/04_model.ipynb #613c5582
+def weights_meta(path) -> dict:
+    "What the sidecar `path.json` beside a weights file says about it (normalisation, source task); {} without one."
+    side = Path(path).with_suffix('.json')
+    if not side.is_file(): return {}
+    try: meta = json.loads(side.read_text(encoding='utf-8'))
+    except (ValueError, OSError) as e: raise Cat12Error(f"{side}: not a readable weights sidecar ({e})") from None
+    if not isinstance(meta, dict): raise Cat12Error(f"{side}: not a readable weights sidecar (not a JSON object)")
+    return meta
+
+def load_body(model: nn.Module, sd: dict) -> nn.Module:
+    "Copy every tensor of the state dict `sd` into `model`, except the head (`fc`); the names and shapes must match."
+    model.load_state_dict({**{k: v for k, v in sd.items() if not k.startswith('fc.')},
+                           **{f'fc.{k}': v.detach() for k, v in model.fc.state_dict().items()}})
+    return model
+
 def create_model(num_classes: int = 12, # outputs of the new head
-                 pretrained: bool | None = True, # True: ImageNet weights (error if unavailable); None: if cached; False: random
-                 weights_path=None, # a local weights file instead of the torch cache
+                 pretrained: bool | None = True, # True: pretrained weights (error if unavailable); None: if available; False: random
+                 weights_path=None, # a local ResNet50 weights file (any head) instead of the torch cache; implies pretrained
                  download: bool = True, # allow torchvision to download the weights when they are not cached
+                 seed: int | None = 0, # seeds the new head (and random weights); None: the global random state
                 ) -> nn.Module:
-    "A torchvision ResNet50 with a `num_classes` head, ImageNet-pretrained when asked."
-    model = resnet50()
-    if pretrained is None: pretrained = bool(weights_path) or weights_file().is_file()
-    if pretrained: model.load_state_dict(load_pretrained(weights_path, download=download))
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    model.pretrained = bool(pretrained)
+    "A torchvision ResNet50 with a new `num_classes` head, from pretrained weights when asked; `.weights_info` says which."
+    if weights_path: pretrained = True
+    if pretrained is None: pretrained = weights_file().is_file()
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None: torch.manual_seed(seed)
+        model = resnet50(num_classes=num_classes)
+    info = dict(weights='random', source='random initialisation', mean=None, std=None)
+    if pretrained:
+        load_body(model, load_pretrained(weights_path, download=download))
+        meta = weights_meta(weights_path) if weights_path else {}
+        mean, std = norm_stats()
+        info = dict(weights=str(weights_path or weights_file()), mean=list(meta.get('mean', mean)), std=list(meta.get('std', std)),
+                    source=meta.get('source', 'ImageNet (torchvision IMAGENET1K_V2)' if not weights_path else 'unknown (no sidecar)'))
+    model.pretrained, model.weights_info = bool(pretrained), info
     return model
 
 # %% ../nbs/04_model.ipynb #a4c3da0e
@@ -84,11 +129,45 @@ def trainable_stages(model: nn.Module) -> list[str]:
     return [n for n, mods in stage_modules(model).items() if any(p.requires_grad for m in mods for p in m.parameters())]
 
 # %% ../nbs/04_model.ipynb #894b0971
-def param_groups(model: nn.Module, wd: float = 1e-4) -> list[dict]:
-    "Two optimiser groups: weights with decay `wd`, and BatchNorm parameters and biases without."
+LR_GROUPS = (('stem', 'layer1'), ('layer2',), ('layer3',), ('layer4',), ('fc',))  # the stages sharing one learning rate
+
+def _split_decay(mods, wd: float, scale: float) -> list[dict]:
+    "Two groups over the trainable parameters of `mods`: with decay `wd` and without (BatchNorm, biases)."
     decay, no_decay = [], []
-    for mod in model.modules():
-        for name, p in mod.named_parameters(recurse=False):
-            if not p.requires_grad: continue
-            (no_decay if p.ndim <= 1 or isinstance(mod, nn.modules.batchnorm._BatchNorm) else decay).append(p)
-    return [dict(params=decay, weight_decay=wd), dict(params=no_decay, weight_decay=0.0)]
+    for m in mods:
+        for mod in m.modules():
+            for name, p in mod.named_parameters(recurse=False):
+                if not p.requires_grad: continue
+                (no_decay if p.ndim <= 1 or isinstance(mod, nn.modules.batchnorm._BatchNorm) else decay).append(p)
+    return [dict(params=decay, weight_decay=wd, lr_scale=scale), dict(params=no_decay, weight_decay=0.0, lr_scale=scale)]
+
+def param_groups(model: nn.Module, wd: float = 1e-4,
+                 lr_mult: float = 1.0, # > 1: per-stage groups of a ResNet, learning rates from 1/lr_mult (stem) to 1 (head)
+                ) -> list[dict]:
+    "Optimiser groups: weights with decay `wd`, BatchNorm parameters and biases without; each with an `lr_scale`."
+    if lr_mult == 1: return _split_decay([model], wd, 1.0)
+    stages, n = stage_modules(model), len(LR_GROUPS) - 1
+    groups = [g for i, names in enumerate(LR_GROUPS)
+              for g in _split_decay([m for s in names for m in stages[s]], wd, lr_mult ** ((i - n) / n))]
+    return [g for g in groups if g['params']]
+
+# %% ../nbs/04_model.ipynb #56ced484
+class TinyResNet(nn.Module):
+    "ResNet's layout in miniature: a stem, four one-convolution stages, pooling and a linear head."
+    def __init__(self, num_classes: int = 4, pretrained: bool = False, # only recorded, as `create_model` does
+                 width: int = 4, # channels of the stem are 2 * width, of layer4 8 * width
+                 seed: int | None = 0): # seeds the initial weights (None: the global random state)
+        super().__init__()
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None: torch.manual_seed(seed)
+            block = lambda i, o, s: nn.Sequential(nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU())
+            c1, c2, c4 = 2 * width, 4 * width, 8 * width
+            self.conv1, self.bn1, self.relu = nn.Conv2d(3, c1, 3, 1, 1, bias=False), nn.BatchNorm2d(c1), nn.ReLU()
+            self.maxpool = nn.MaxPool2d(2)
+            self.layer1, self.layer2, self.layer3, self.layer4 = block(c1, c1, 1), block(c1, c2, 2), block(c2, c2, 1), block(c2, c4, 2)
+            self.avgpool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(c4, num_classes)
+        self.pretrained = pretrained
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(self.avgpool(self.layer4(self.layer3(self.layer2(self.layer1(x))))), 1))

@@ -15,13 +15,13 @@ import torch
 from IPython.display import display
 
 from .images import Cat12Error, load_rgb
-from .data import IMAGENET_MEAN, IMAGENET_STD, eval_tfms, fit_square
+from .data import IMAGENET_MEAN, IMAGENET_STD, eval_tfms, fit_square, resize_size
 
 # %% auto #0
 __all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes', 'to_image',
-           'show_batch', 'plot_history', 'LivePlot', 'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy',
-           'plot_class_accuracy', 'top_losses', 'plot_top_losses', 'show_predictions', 'image_paths', 'DatasetBrowser',
-           'model_predict_fn', 'top_k', 'UploadPredict']
+           'show_batch', 'plot_history', 'LivePlot', 'plot_runs', 'show_filters', 'confusion_matrix',
+           'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy', 'top_losses', 'plot_top_losses',
+           'show_predictions', 'image_paths', 'DatasetBrowser', 'model_predict_fn', 'top_k', 'UploadPredict']
 
 # %% ../nbs/03_viz.ipynb #1ddd86d0
 DPI = 60  # small figures keep notebooks light
@@ -162,6 +162,34 @@ class LivePlot:
         return self.fig
 
     __call__ = update
+
+# %% ../nbs/03_viz.ipynb #902d5bc4
+def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one history; columns epoch and `metrics`
+              metrics=('train_loss', 'valid_acc'), # one panel each
+             ) -> plt.Figure:
+    "Training curves of several ways of training side by side: one colour per name, one line per run."
+    fig, axs = plt.subplots(1, len(metrics), figsize=(3.5 * len(metrics), 2.6), dpi=DPI, squeeze=False)
+    for (name, hists), colour in zip(runs.items(), plt.rcParams['axes.prop_cycle'].by_key()['color'] * 9):
+        for j, h in enumerate(hists if isinstance(hists, (list, tuple)) else [hists]):
+            for ax, m in zip(axs[0], metrics): ax.plot(h.epoch, h[m], 'o-', ms=3, color=colour, alpha=0.8, label=name if j == 0 else None)
+    for ax, m in zip(axs[0], metrics):
+        ax.set_title(m.replace('_', ' ')); ax.set_xlabel('epoch')
+        if m.endswith('acc'): ax.set_ylim(0, 1)
+    axs[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+def show_filters(weight: torch.Tensor, # out_channels x 3 x k x k: a first convolution's weights
+                 n: int = 32, ncols: int = 16, size: float = 0.45,
+                 title: str | None = None) -> plt.Figure:
+    "The first `n` filters of a convolution over RGB images, as pictures, each scaled to 0-1 on its own."
+    w = weight.detach().float().cpu()[:n]
+    lo, hi = w.amin((1, 2, 3), keepdim=True), w.amax((1, 2, 3), keepdim=True)
+    w = ((w - lo) / (hi - lo).clamp_min(1e-8)).permute(0, 2, 3, 1).numpy()
+    fig, axs = _grid(len(w), ncols, size)
+    for ax, f in zip(axs, w): ax.imshow(f, interpolation='nearest')
+    if title: fig.suptitle(title, fontsize=9)
+    return fig
 
 # %% ../nbs/03_viz.ipynb #af870aeb
 def confusion_matrix(targets, # true labels
@@ -308,7 +336,7 @@ def model_predict_fn(model: torch.nn.Module, # a classifier returning logits
                     ):
     "A function from image bytes to the model's class probabilities (a numpy vector)."
     meta = meta or getattr(model, 'meta', {})
-    size = int(meta.get('img_size', 224)); short = round(size / 0.875)
+    size = int(meta.get('img_size', 224)); short = resize_size(size)
     tfm = eval_tfms(size, meta.get('mean', IMAGENET_MEAN), meta.get('std', IMAGENET_STD))
     def predict_bytes(data: bytes) -> np.ndarray:
         x = tfm(torch.from_numpy(fit_square(load_rgb(data, draft=short), short)).permute(2, 0, 1))

@@ -8,7 +8,7 @@ through Playwright for Python (no Playwright browser download): opens the notebo
 waits for the kernel, checks the outputs, also drives the dataset browser and the upload widget, saves screenshots,
 and shuts the server down. On failure it names the cell (index and first source line) and the error.
 
-usage: tools/browser_check.py [--notebook nbs/08_tutorial.ipynb] [--out browser-check] [--venv .venv]
+usage: tools/browser_check.py [--notebook nbs/09_tutorial.ipynb] [--out browser-check] [--venv .venv]
 exit status: 0 pass, 1 check failed, 2 could not run (missing chromium or playwright)
 """
 from __future__ import annotations
@@ -262,7 +262,7 @@ def check_upload(page, box, out, notes):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--notebook', default=str(ROOT/'nbs'/'08_tutorial.ipynb'), help='the notebook to run (a copy is used)')
+    p.add_argument('--notebook', default=str(ROOT/'nbs'/'09_tutorial.ipynb'), help='the notebook to run (a copy is used)')
     p.add_argument('--out', default=str(ROOT/'browser-check'), help='folder for the screenshots and the server log')
     p.add_argument('--venv', default=str(ROOT/'.venv'), help='the virtual environment with jupyterlab and cat12')
     p.add_argument('--chromium', default='/usr/bin/chromium')

@@ -1,0 +1,133 @@
+"""Training strategies ranked by time to accuracy, from the weights of `cat12 pretrain` (bench/transfer.py).
+
+    python bench/transfer.py [--weights FILE] [--sizes 64] [--seeds 0 1 2] [--epochs 3] [--rows features partial ...]
+
+What it does, on a quiet machine (nothing else running):
+1. `cat12 pretrain`'s defaults (`cat12.transfer.pretrain`) into --weights, unless that file exists; its sidecar
+   records how long it took.
+2. The full generated sample (2160 + 240 images, `make_sample(..., 'full')`), prepared once per size (not timed:
+   `cat12 run` does the same once).
+3. For each size, seed and row, a fresh subprocess (so that its peak memory, `ru_maxrss`, is its own, and no
+   activation cache is shared): `create_model` from the pretrained file or from random weights, `fit` with the row's
+   strategy, then `predict` the 240 test images and score them against the answer key. Wall time is the whole
+   `fit`, caching and head warm-up included; the setup part (caching, warm-up) and the median epoch are recorded
+   too, as `cat12.learner.CPU_BENCH` needs them.
+4. Medians and spreads (min-max over seeds) per size and row; `_probe_seconds()` measured in the same run, so that
+   `choose_strategy` can rescale these times to another machine.
+Results: bench/transfer_results.csv (one row per run) and bench/transfer_results.md (the tables).
+"""
+from __future__ import annotations
+import argparse, json, os, resource, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROWS = {  # name: (weights, strategy)
+    'features': ('pretrained', 'features'),
+    'partial': ('pretrained', 'partial'),
+    'finetune': ('pretrained', 'finetune'),
+    'full, one lr': ('pretrained', 'full'),
+    'from scratch': ('random', 'full'),
+}
+
+def one(cfg: dict) -> dict:
+    "One run in this process: train with the row's strategy, predict the test images, score them."
+    import pandas as pd
+    from cat12.data import get_dls, load_prepared
+    from cat12.learner import fit, tune_malloc
+    from cat12.model import create_model
+    from cat12.predict import predict
+    tune_malloc()
+    prep = load_prepared(cfg['work'])
+    pre = cfg['weights_kind'] == 'pretrained'
+    model = create_model(12, pretrained=pre, weights_path=cfg['weights'] if pre else None, seed=cfg['seed'])
+    info = model.weights_info
+    dls = get_dls(prep, img_size=cfg['size'], batch_size=32, mean=info['mean'] or (0.485, 0.456, 0.406),
+                  std=info['std'] or (0.229, 0.224, 0.225), seed=cfg['seed'])
+    with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
+        model, hist = fit(model, dls, epochs=cfg['epochs'], seed=cfg['seed'], strategy=cfg['strategy'],
+                          cache_dir=cache, progress=False)
+        train_s = time.perf_counter() - t0
+    model.meta = dict(img_size=cfg['size'], mean=list(dls.mean), std=list(dls.std))
+    t0 = time.perf_counter()
+    preds = predict(model.cpu().eval(), prep.test, progress=False)
+    predict_s = time.perf_counter() - t0
+    key = pd.read_csv(Path(cfg['data'])/'test_labels.csv', header=None, names=['name', 'label'])
+    test_acc = float((preds.set_index('name').label.reindex(key.name).to_numpy() == key.label.to_numpy()).mean())
+    return dict(train_s=round(train_s, 1), setup_s=round(train_s - float(hist.seconds.sum()), 1),
+                epoch_s=round(float(hist.seconds.median()), 2), epochs=len(hist), valid_acc=round(float(hist.valid_acc.iloc[-1]), 4),
+                test_acc=round(test_acc, 4), predict_s=round(predict_s, 1),
+                peak_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2))
+
+def spread(xs) -> str:
+    "median (min-max)"
+    return f'{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})' if len(xs) > 1 else f'{xs[0]:.3f}'
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--weights', default=str(HERE/'source.pth'), help='pretrained weights (made with the pretrain defaults if missing)')
+    p.add_argument('--sizes', type=int, nargs='+', default=[64])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--epochs', type=int, default=3, help='epochs of every row (features: 10 head epochs)')
+    p.add_argument('--rows', nargs='+', default=list(ROWS), choices=list(ROWS))
+    p.add_argument('--data', default=None, help='the full generated sample (default: drawn into a temporary folder)')
+    p.add_argument('--out', default=str(HERE/'transfer_results'), help='results: OUT.csv and OUT.md')
+    p.add_argument('--one', default=None, help=argparse.SUPPRESS)   # internal: one run, JSON config
+    a = p.parse_args()
+    if a.one: print('RESULT ' + json.dumps(one(json.loads(a.one)))); return
+
+    from cat12.data import prepare, resize_size
+    from cat12.learner import _probe_seconds
+    from cat12.sample import make_sample
+    weights = Path(a.weights)
+    if not weights.is_file():
+        from cat12.transfer import pretrain
+        print(f'pretraining with the defaults into {weights} ...', flush=True)
+        pretrain(weights, progress=False)
+    side = json.loads(weights.with_suffix('.json').read_text())
+    print(f"weights: {weights}: {side['source']}, {side['epochs']} epochs at {side['img_size']} px, "
+          f"source accuracy {side['source_acc']}, pretrained in {side['seconds']} s", flush=True)
+    probe_s = _probe_seconds(64)
+    tmp = tempfile.TemporaryDirectory()
+    data = Path(a.data) if a.data else make_sample(Path(tmp.name)/'data', 'full')
+    rows = []
+    for size in a.sizes:
+        work = Path(tmp.name)/f'work-{size}'
+        prepare(data, work, cache_size=resize_size(size), progress=False)
+        for seed in a.seeds:
+            for name in a.rows:
+                kind, strategy = ROWS[name]
+                cfg = dict(work=str(work), data=str(data), weights=str(weights), weights_kind=kind, strategy=strategy,
+                           size=size, seed=seed, epochs=a.epochs)
+                t0 = time.perf_counter()
+                out = subprocess.run([sys.executable, __file__, '--one', json.dumps(cfg)], capture_output=True, text=True)
+                line = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
+                if out.returncode or not line: print(out.stdout[-2000:], out.stderr[-3000:]); raise SystemExit(f'{name} failed')
+                r = dict(size=size, seed=seed, row=name, strategy=strategy, weights=kind, **json.loads(line[0][7:]),
+                         process_s=round(time.perf_counter() - t0, 1))
+                rows.append(r); print(r, flush=True)
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    df.to_csv(a.out + '.csv', index=False)
+    lines = [f"Measured by `bench/transfer.py` on {os.cpu_count()} CPU cores ({time.strftime('%Y-%m-%d')}), nothing else running.",
+             f"Weights: `cat12 pretrain` defaults ({side['epochs']} epochs at {side['img_size']} px on {side['train_images']} "
+             f"images of {len(side['classes'])} source breeds): source accuracy {side['source_acc']:.3f}, {side['seconds']:.0f} s.",
+             f"Target: the full generated sample, 1944 train / 216 valid / 240 test images; {a.epochs} epochs "
+             f"(features: 10 head epochs on cached features); seeds {', '.join(map(str, a.seeds))}. "
+             f"Time: `fit`, caching and warm-up included. Accuracy: median (min-max) over the seeds. `_probe_seconds()`: {probe_s:.3f} s.", '']
+    for size, g in df.groupby('size'):
+        lines += [f'**{size} px**', '', '| row | strategy | train time, s | valid accuracy | test accuracy | peak memory, GB |', '|---|---|---|---|---|---|']
+        for name in a.rows:
+            r = g[g.row == name]
+            if len(r): lines.append(f"| {name} | {r.strategy.iloc[0]} | {statistics.median(r.train_s):.0f} ({r.train_s.min():.0f}-{r.train_s.max():.0f}) "
+                                    f"| {spread(r.valid_acc.tolist())} | {spread(r.test_acc.tolist())} | {r.peak_gb.max():.1f} |")
+        lines.append('')
+        best = {s: g[(g.strategy == s) & (g.weights == 'pretrained')] for s in ('features', 'partial', 'finetune', 'full')}
+        bench = {s: dict(test_acc=round(statistics.median(r.test_acc), 3), setup_s=round(statistics.median(r.setup_s), 1),
+                         epoch_s=round(statistics.median(r.epoch_s), 2)) for s, r in best.items() if len(r)}
+        lines += [f'For `cat12.learner.CPU_BENCH` ({size} px): `probe_s={probe_s:.3f}`, `strategies={bench}`', '']
+    Path(a.out + '.md').write_text('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+if __name__ == '__main__':
+    main()
