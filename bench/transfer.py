@@ -14,7 +14,8 @@ What it does, on a quiet machine (nothing else running):
    too, as `cat12.learner.CPU_BENCH` needs them.
 4. Medians and spreads (min-max over seeds) per size and row; `_probe_seconds()` measured in the same run, so that
    `choose_strategy` can rescale these times to another machine.
-Results: bench/transfer_results.csv (one row per run) and bench/transfer_results.md (the tables).
+Results: bench/transfer_results.csv (one row per run) and bench/transfer_results.md (the tables). `--merge A.csv B.csv`
+rewrites the report from several runs' CSVs, a later file's runs replacing an earlier one's (same size, row and seed).
 """
 from __future__ import annotations
 import argparse, json, os, resource, statistics, subprocess, sys, tempfile, time
@@ -72,9 +73,11 @@ def main():
     p.add_argument('--rows', nargs='+', default=list(ROWS), choices=list(ROWS))
     p.add_argument('--data', default=None, help='the full generated sample (default: drawn into a temporary folder)')
     p.add_argument('--out', default=str(HERE/'transfer_results'), help='results: OUT.csv and OUT.md')
+    p.add_argument('--merge', nargs='+', default=None, metavar='CSV', help='only write the report of these runs (later files replace earlier runs)')
     p.add_argument('--one', default=None, help=argparse.SUPPRESS)   # internal: one run, JSON config
     a = p.parse_args()
     if a.one: print('RESULT ' + json.dumps(one(json.loads(a.one)))); return
+    if a.merge: merge(a.merge, a.out, a.weights); return
 
     from cat12.data import prepare, resize_size
     from cat12.learner import _probe_seconds
@@ -108,16 +111,24 @@ def main():
                 rows.append(r); print(r, flush=True)
     import pandas as pd
     df = pd.DataFrame(rows)
+    df['probe_s'] = round(probe_s, 3)
     df.to_csv(a.out + '.csv', index=False)
+    print(write_report(df, a.out, side, a.rows))
+
+def write_report(df, out: str, side: dict, rows: list) -> str:
+    "The tables of `df` (one row per run) as markdown, written to OUT.md; also the values for CPU_BENCH."
+    import pandas as pd
+    seeds = sorted(df.seed.unique()); epochs = int(df[df.strategy != 'features'].epochs.max()) if (df.strategy != 'features').any() else 3
+    probe_s = float(df.probe_s.dropna().iloc[0]) if 'probe_s' in df and df.probe_s.notna().any() else float('nan')
     lines = [f"Measured by `bench/transfer.py` on {os.cpu_count()} CPU cores ({time.strftime('%Y-%m-%d')}), nothing else running.",
              f"Weights: `cat12 pretrain` defaults ({side['epochs']} epochs at {side['img_size']} px on {side['train_images']} "
              f"images of {len(side['classes'])} source breeds): source accuracy {side['source_acc']:.3f}, {side['seconds']:.0f} s.",
-             f"Target: the full generated sample, 1944 train / 216 valid / 240 test images; {a.epochs} epochs "
-             f"(features: 10 head epochs on cached features); seeds {', '.join(map(str, a.seeds))}. "
-             f"Time: `fit`, caching and warm-up included. Accuracy: median (min-max) over the seeds. `_probe_seconds()`: {probe_s:.3f} s.", '']
+             f"Target: the full generated sample, 1944 train / 216 valid / 240 test images; {epochs} epochs "
+             f"(features: 10 head epochs on cached features; partial and finetune: after 1 head epoch); seeds {', '.join(map(str, seeds))}. "
+             f"Time: `fit`, caching and warm-up included. Accuracy: median (min-max) over the seeds. `_probe_seconds()`: {probe_s:.3f} s (of the first run listed).", '']
     for size, g in df.groupby('size'):
         lines += [f'**{size} px**', '', '| row | strategy | train time, s | valid accuracy | test accuracy | peak memory, GB |', '|---|---|---|---|---|---|']
-        for name in a.rows:
+        for name in ROWS:
             r = g[g.row == name]
             if len(r): lines.append(f"| {name} | {r.strategy.iloc[0]} | {statistics.median(r.train_s):.0f} ({r.train_s.min():.0f}-{r.train_s.max():.0f}) "
                                     f"| {spread(r.valid_acc.tolist())} | {spread(r.test_acc.tolist())} | {r.peak_gb.max():.1f} |")
@@ -125,9 +136,19 @@ def main():
         best = {s: g[(g.strategy == s) & (g.weights == 'pretrained')] for s in ('features', 'partial', 'finetune', 'full')}
         bench = {s: dict(test_acc=round(statistics.median(r.test_acc), 3), setup_s=round(statistics.median(r.setup_s), 1),
                          epoch_s=round(statistics.median(r.epoch_s), 2)) for s, r in best.items() if len(r)}
-        lines += [f'For `cat12.learner.CPU_BENCH` ({size} px): `probe_s={probe_s:.3f}`, `strategies={bench}`', '']
-    Path(a.out + '.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+        lines += [f'For `cat12.learner.CPU_BENCH` ({size} px): `strategies={bench}`', '']
+    text = '\n'.join(lines) + '\n'
+    Path(out + '.md').write_text(text)
+    return text
+
+def merge(paths: list, out: str, weights: str):
+    "Several runs' CSVs as one report: a later file's runs replace an earlier one's with the same size, row and seed."
+    import pandas as pd
+    df = pd.concat([pd.read_csv(p).assign(_order=i) for i, p in enumerate(paths)])
+    df = df.sort_values('_order').drop_duplicates(['size', 'row', 'seed'], keep='last').drop(columns='_order')
+    df = df.sort_values(['size', 'seed']).reset_index(drop=True)
+    df.to_csv(out + '.csv', index=False)
+    print(write_report(df, out, json.loads(Path(weights).with_suffix('.json').read_text()), list(ROWS)))
 
 if __name__ == '__main__':
     main()
