@@ -538,7 +538,7 @@ def _fit(model, dls, *, epochs, lr, wd, opt, label_smoothing, out, meta, device,
     meta['strategy'] = strategy
     kw = dict(wd=wd, opt=opt, sched=sched, warmup=warmup, label_smoothing=label_smoothing, device=device, amp=amp,
               progress=progress, plot=plot, patience=patience)
-    if strategy in ('full', 'finetune', 'partial') and freeze_epochs and not resume:
+    if strategy in ('full', 'finetune') and freeze_epochs and not resume:   # ('partial' warms its head up on its own cache)
         _, warm = _fit_cached(model, dls, 'features', freeze_epochs, lr, None, {}, flips, cache_dir, kw, progress)
         if progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
     if strategy in ('full', 'finetune'):
@@ -550,11 +550,19 @@ def _fit(model, dls, *, epochs, lr, wd, opt, label_smoothing, out, meta, device,
                           lr_mult=lr_mult if strategy == 'finetune' else 1.0, **kw)
     else:
         n_epochs = epochs if strategy == 'partial' else (head_epochs or max(epochs, 10))
-        _, hist = _fit_cached(model, dls, strategy, n_epochs, lr, out, meta, flips, cache_dir, kw, progress, resume)
+        _, hist = _fit_cached(model, dls, strategy, n_epochs, lr, out, meta, flips, cache_dir, kw, progress, resume,
+                              warm_epochs=freeze_epochs if strategy == 'partial' else 0)
     hist.attrs['strategy'] = strategy
     return model, hist
 
-def _fit_cached(model, dls, strategy, epochs, lr, out, meta, flips, cache_dir, kw, progress, resume=None):
+def _pool_layer3(model: nn.Module, acts: torch.Tensor, device, bs: int = 256) -> torch.Tensor:
+    "Pooled features from cached layer3 activations (layer4 and the average pool in eval mode), without rerunning the trunk."
+    tail = nn.Sequential(model.layer4, model.avgpool, nn.Flatten(1)).eval()
+    with torch.no_grad():   # not inference_mode: the result is the input of a layer that is trained next
+        return torch.cat([tail(_to_device(acts[i:i + bs], device, True)).float().cpu() for i in range(0, len(acts), bs)])
+
+def _fit_cached(model, dls, strategy, epochs, lr, out, meta, flips, cache_dir, kw, progress, resume=None,
+                warm_epochs: int = 0): # 'partial': first train the head alone on pooled features derived from the cache
     "Train the head (`features`) or layer4 and the head (`partial`) on cached activations."
     if not is_resnet(model):
         raise Cat12Error(f"strategy={strategy!r} (or freeze_epochs) needs a torchvision-style ResNet (conv1 ... layer4, fc); "
@@ -574,6 +582,13 @@ def _fit_cached(model, dls, strategy, epochs, lr, out, meta, flips, cache_dir, k
     g = torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63)
     train_dl = DataLoader(TensorDataset(xt, yt), bs, shuffle=True, generator=g, drop_last=len(xt) > bs)
     valid_dl = DataLoader(TensorDataset(xv, yv), 256)
+    if warm_epochs and not resume:   # a random head's first gradients must not reach the pretrained layer4
+        wg = torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63)
+        warm = train_loop(model.fc, DataLoader(TensorDataset(_pool_layer3(model, xt, device), yt), bs, shuffle=True, generator=wg,
+                                               drop_last=len(xt) > bs),
+                          DataLoader(TensorDataset(_pool_layer3(model, xv, device), yv), 256), warm_epochs, lr,
+                          save_model=model, channels_last=False, **kw)
+        if progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
     head = _head(model, strategy)
     freeze(model, 'fc' if strategy == 'features' else 'layer4')   # documents what is trained; the trunk never runs here
     try: hist = train_loop(head, train_dl, valid_dl, epochs, lr, out=out, meta=meta, save_model=model, resume=resume,
