@@ -62,7 +62,8 @@ def cmd_train(a, prep=None) -> Path:
     if is_main(): print(_start_line(model))
     info = model.weights_info
     dls = get_dls(prep, img_size=a.img_size, batch_size=a.batch_size, mean=info['mean'] or IMAGENET_MEAN,
-                  std=info['std'] or IMAGENET_STD, seed=a.seed, num_workers=loader_workers())
+                  std=info['std'] or IMAGENET_STD, seed=a.seed,
+                  num_workers=loader_workers() if a.workers is None else a.workers)
     model, hist = fit(model, dls, epochs=a.epochs, lr=a.lr, wd=a.wd, out=a.out, meta=dict(arch='resnet50'), seed=a.seed,
                       strategy=a.strategy, resume=a.resume, budget=a.budget)
     if is_main():
@@ -82,7 +83,8 @@ def cmd_pretrain(a):
 
 def cmd_predict(a, checkpoint=None, test=None, out=None) -> Path:
     from cat12.predict import load_model, predict, write_submission
-    model = load_model(checkpoint or a.checkpoint)
+    from cat12.learner import default_device
+    model = load_model(checkpoint or a.checkpoint, device=default_device())
     preds = predict(model, test or a.test, tta=a.tta, batch_size=a.batch_size,
                     on_error='raise' if a.on_error is None else a.on_error)
     for msg in preds.attrs.get('errors', {}).values(): print(f'unreadable, wrote label {a.on_error}: {msg}')
@@ -100,15 +102,19 @@ def cmd_check(a):
 def cmd_run(a):
     from cat12.predict import check_submission, score
     from cat12.data import load_prepared
-    from cat12.learner import is_main, run_on_main
+    from cat12.learner import is_main, run_on_main, shared_folder
     t0, out = time.time(), Path(a.out)
-    # under torchrun, rank 0 writes the sample, the work folder and result.csv; the others wait, then read them
-    data = Path(a.data) if a.data else (run_on_main(_sample_data, out, a.seed) or out.resolve().parent/'cat12-sample')
+    # under torchrun, rank 0 writes the sample, the work folder and result.csv; the others wait, then read them.
+    # On machines that do not share --out, the first process of each machine writes its own sample and work folder.
+    local = not shared_folder(out)
+    if local and is_main(): print(f'--out {out} is not shared by all the machines: each prepares its own copy; '
+                                  'the model and result.csv are written on this one (rank 0)')
+    data = Path(a.data) if a.data else (run_on_main(_sample_data, out, a.seed, local=local) or out.resolve().parent/'cat12-sample')
     if not data.is_dir(): raise Cat12Error(f"{data}: no such folder (give the folder with cat_12_train.zip)")
     if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
         raise Cat12Error(f"--out {out} lies inside the data folder {data}; cat12 never writes into DATA")
     a.data = str(data)
-    prep = run_on_main(cmd_prepare, a, out=out/'work') or load_prepared(out/'work')
+    prep = run_on_main(cmd_prepare, a, out=out/'work', local=local) or load_prepared(out/'work')
     if prep.test is None: raise Cat12Error(f"{data}: no test images (cat_12_test.zip or cat_12_test/)")
     a.out = str(out); ckpt = cmd_train(a, prep)
     if not is_main(): return
@@ -159,6 +165,8 @@ def _train_args(p):
     g.add_argument('--budget', type=_positive(float), default=240, metavar='SECONDS',
                    help='auto on a CPU with pretrained weights: the most accurate strategy that fits this time (default: 240)')
     g.add_argument('--resume', default=None, metavar='LAST_PTH', help="continue an interrupted run from its last.pth (same settings)")
+    g.add_argument('--workers', type=int, default=None, metavar='N',
+                   help='data-loader processes (default: 0 on a small CPU, more on a GPU machine; see loader_workers)')
 
 def _predict_args(p):
     "The prediction options, shared by `predict` and `run`."

@@ -26,8 +26,8 @@ from .sample import BREEDS
 __all__ = ['TRAIN_ZIP', 'TEST_ZIP', 'LABELS', 'NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE',
            'MAX_ASPECT', 'MANIFEST_COLUMNS', 'DataFiles', 'find_data', 'read_labels', 'ZipReport', 'scan_zip',
            'extract_zip', 'fit_square', 'atomic_path', 'atomic_write', 'split_train_val', 'find_duplicates', 'Prepared',
-           'prepare', 'load_prepared', 'CachedImages', 'train_tfms', 'resize_size', 'eval_tfms', 'DataLoaders',
-           'get_dls', 'DataReport', 'inspect_data', 'FileImages', 'make_pets']
+           'prepare', 'load_prepared', 'CachedImages', 'SeededSampler', 'train_tfms', 'resize_size', 'eval_tfms',
+           'DataLoaders', 'get_dls', 'DataReport', 'inspect_data', 'FileImages', 'make_pets']
 
 # %% ../nbs/02_data.ipynb #d8a6d9b5
 TRAIN_ZIP, TEST_ZIP, LABELS = 'cat_12_train.zip', 'cat_12_test.zip', 'train_list.txt'
@@ -441,9 +441,28 @@ class CachedImages(Dataset):
     "Images from a cached uint8 array (N x S x S x 3) with labels, through a torchvision v2 transform."
     def __init__(self, x: np.ndarray, y: np.ndarray, tfm): self.x, self.y, self.tfm = x, y, tfm
     def __len__(self): return len(self.x)
-    def __getitem__(self, i):
+    def __getitem__(self, i): # an index, or (index, seed) from `SeededSampler`: the augmentation draws from that seed
+        i, s = i if isinstance(i, tuple) else (i, None)
         img = torch.from_numpy(np.array(self.x[i])).permute(2, 0, 1)  # a writable copy; HWC -> CHW uint8
-        return self.tfm(img), int(self.y[i])
+        if s is None: return self.tfm(img), int(self.y[i])
+        with torch.random.fork_rng(devices=[]):   # the caller's random state is left as it was
+            torch.manual_seed(s); return self.tfm(img), int(self.y[i])
+
+class SeededSampler(torch.utils.data.Sampler):
+    "Each epoch, a new order of `n` items and a random seed for each, both drawn from (`seed`, epoch) alone; yields (index, seed)."
+    def __init__(self, n: int, seed: int = 0,
+                 rank: int = 0, world: int = 1, # this process's share (positions rank, rank + world, ...) under torchrun
+                 shuffle: bool = True):
+        self.n, self.seed, self.rank, self.world, self.shuffle, self.epoch = n, seed, rank, world, shuffle, 0
+    def set_epoch(self, epoch: int): self.epoch = epoch
+    def __len__(self): return -(-self.n // self.world)
+    def __iter__(self):
+        epoch = self.epoch; self.epoch += 1         # without set_epoch, each pass over the loader is a new epoch
+        g = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f'{self.seed}/{epoch}'.encode()).digest()[:8], 'little'))
+        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        seeds = torch.randint(0, 2**62, (self.n,), generator=g)
+        pos = torch.arange(len(self) * self.world) % self.n   # pad by repeating the first items, as DistributedSampler does
+        for p in pos[self.rank::self.world].tolist(): yield int(order[p]), int(seeds[p])
 
 def train_tfms(img_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     "Random resized crop and flip, then float and normalise."
@@ -477,10 +496,10 @@ def get_dls(prep: Prepared, # the result of `prepare`
             seed: int = 0, # seeds the shuffling and the augmentation
            ) -> DataLoaders:
     "Training and validation `DataLoader`s over the cached images of `prep`."
-    g = torch.Generator().manual_seed(seed)
     xt, yt = prep.arrays('train'); xv, yv = prep.arrays('val')
     kw = dict(batch_size=batch_size, num_workers=num_workers, persistent_workers=num_workers > 0)
-    return DataLoaders(DataLoader(CachedImages(xt, yt, train_tfms(img_size, mean, std)), shuffle=True, drop_last=len(xt) > batch_size, generator=g, **kw),
+    return DataLoaders(DataLoader(CachedImages(xt, yt, train_tfms(img_size, mean, std)), sampler=SeededSampler(len(xt), seed),
+                                  drop_last=len(xt) > batch_size, **kw),
                        DataLoader(CachedImages(xv, yv, eval_tfms(img_size, mean, std)), shuffle=False, **kw),
                        prep.classes, img_size, tuple(mean), tuple(std))
 

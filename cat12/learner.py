@@ -5,6 +5,7 @@
 # %% ../nbs/05_learner.ipynb #40efbf5f
 from __future__ import annotations
 import copy, ctypes, hashlib, math, os, platform, random, sys, tempfile, time, warnings
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,16 +20,16 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from .images import Cat12Error
-from .data import CachedImages, atomic_path, atomic_write
+from .data import CachedImages, SeededSampler, atomic_path, atomic_write
 from .model import freeze, param_groups, unfreeze
 
 # %% auto #0
-__all__ = ['HISTORY_COLUMNS', 'STRATEGIES', 'CPU_BENCH', 'DEFAULTS', 'default_device', 'bf16_speedup', 'autocast_dtype',
-           'tune_malloc', 'cpu_count', 'loader_workers', 'set_seed', 'rng_state', 'set_rng_state', 'versions',
-           'save_checkpoint', 'load_checkpoint', 'make_scheduler', 'lr_curve', 'dist_info', 'init_distributed',
-           'is_main', 'barrier', 'run_on_main', 'evaluate', 'progress_iter', 'train_loop', 'cache_key',
-           'cached_activations', 'is_resnet', 'estimate_seconds', 'choose_strategy', 'fit', 'fine_tune', 'lr_find',
-           'plot_lr_find']
+__all__ = ['HISTORY_COLUMNS', 'STRATEGIES', 'CPU_BENCH', 'DEFAULTS', 'default_device', 'bf16_speedup', 'gpu_amp_dtype',
+           'autocast_dtype', 'tune_malloc', 'cpu_count', 'loader_workers', 'set_seed', 'rng_state', 'set_rng_state',
+           'versions', 'save_checkpoint', 'load_checkpoint', 'make_scheduler', 'lr_curve', 'dist_info',
+           'init_distributed', 'is_main', 'barrier', 'run_on_main', 'shared_folder', 'evaluate', 'progress_iter',
+           'train_loop', 'cache_key', 'cached_activations', 'is_resnet', 'estimate_seconds', 'choose_strategy', 'fit',
+           'fine_tune', 'lr_find', 'plot_lr_find']
 
 # %% ../nbs/05_learner.ipynb #a069744d
 def default_device() -> torch.device:
@@ -48,10 +49,18 @@ def bf16_speedup(reps: int = 3) -> float:
         return min(ts[1:])
     return best(False) / best(True)
 
+def gpu_amp_dtype(capability: tuple[int, int], # a CUDA GPU's compute capability, e.g. (7, 5) for a T4
+                 ) -> torch.dtype | None:
+    "bf16 from compute capability 8.0 (Ampere: A100, RTX 30xx, H100), fp16 on 7.x (tensor cores: V100, T4), else fp32 (None)."
+    if tuple(capability) >= (8, 0): return torch.bfloat16
+    if tuple(capability) >= (7, 0): return torch.float16
+    return None
+
 def autocast_dtype(device: torch.device, probe: bool = True, # on AVX-512 CPUs, time bf16 against fp32 once
                   ) -> torch.dtype | None:
     "The mixed-precision dtype worth using on `device`, or None for plain fp32."
-    if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    device = torch.device(device)
+    if device.type == 'cuda': return gpu_amp_dtype(torch.cuda.get_device_capability(device))
     if device.type != 'cpu': return None
     cap = torch.backends.cpu.get_cpu_capability().upper()
     if 'AMX' in cap: return torch.bfloat16
@@ -72,10 +81,14 @@ def cpu_count() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
 
-def loader_workers(device=None) -> int:
-    "Data-loader processes that feed `device` without starving the model of CPU cores."
+def loader_workers(device=None,
+                   procs: int | None = None, # training processes on this machine (default: torchrun's LOCAL_WORLD_SIZE, else 1)
+                   cpus: int | None = None, # CPUs of this machine (default: `cpu_count()`)
+                  ) -> int:
+    "Data-loader processes per training process that feed `device` without starving the model of CPU cores."
     device = torch.device(device) if device else default_device()
-    n = cpu_count()
+    procs = procs or int(os.environ.get('LOCAL_WORLD_SIZE', 1))
+    n = (cpus or cpu_count()) // max(1, procs)      # this process's share of the CPUs
     if device.type == 'cpu': return 0 if n <= 4 else min(4, n // 4)
     return max(0, min(8, n - 1))
 
@@ -97,7 +110,8 @@ def rng_state() -> dict:
 def set_rng_state(s: dict):
     "Restore the generators from `rng_state()`."
     torch.set_rng_state(s['torch'])
-    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    if s['cuda'] and torch.cuda.is_available():   # saved on more GPUs than this machine has: restore the ones it has
+        for i, st in enumerate(s['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)
     n = s['numpy']
     np.random.set_state((n['name'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
     p = s['python']; random.setstate((p['version'], tuple(p['state']), p['gauss_next']))
@@ -156,20 +170,31 @@ def lr_curve(kind: str, lr: float = 1e-3, steps: int = 100, warmup: float = 0.25
     return lrs
 
 # %% ../nbs/05_learner.ipynb #1a588067
+_ALONE = False   # True while rank 0 works on its own (see `_alone`)
+
 def _distributed() -> bool:
-    "True inside an initialised process group."
-    return dist.is_available() and dist.is_initialized()
+    "True inside an initialised process group (and not inside `_alone`)."
+    return not _ALONE and dist.is_available() and dist.is_initialized()
+
+@contextmanager
+def _alone():
+    "Within this block the process acts as the only one: no collectives, so that rank 0 can work while the others wait."
+    global _ALONE
+    old, _ALONE = _ALONE, True
+    try: yield
+    finally: _ALONE = old
 
 def dist_info() -> tuple[int, int, int]:
     "(rank, local_rank, world_size) from torchrun's environment, or (0, 0, 1)."
     e = os.environ
     return int(e.get('RANK', 0)), int(e.get('LOCAL_RANK', 0)), int(e.get('WORLD_SIZE', 1))
 
-def init_distributed() -> bool:
+def init_distributed(device=None, # the device this process trains on (default: `default_device()`): nccl for CUDA, else gloo
+                    ) -> bool:
     "Join the process group when launched by torchrun with more than one process; True when this call created it."
     rank, local, world = dist_info()
     if world < 2 or not dist.is_available() or dist.is_initialized(): return False
-    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    backend = 'nccl' if (torch.device(device) if device else default_device()).type == 'cuda' else 'gloo'
     if backend == 'nccl': torch.cuda.set_device(local)
     dist.init_process_group(backend)
     return True
@@ -182,10 +207,12 @@ def barrier():
     "Wait for all processes (a no-op when not distributed)."
     if _distributed(): dist.barrier()
 
-def run_on_main(fn, *args, **kwargs):
+def run_on_main(fn, *args,
+                local: bool = False, # call it in each machine's first process instead (LOCAL_RANK 0): for folders that are not shared
+                **kwargs):
     "Call `fn` in rank 0 only, while the others wait; if it fails, every process raises. Returns its result on rank 0."
     res, err = None, None
-    if is_main():
+    if (dist_info()[1] == 0 if local and _distributed() else is_main()):
         try: res = fn(*args, **kwargs)
         except BaseException as e: err = e
     failed = _all_sum(float(err is not None))[0]      # a collective: also the barrier
@@ -193,17 +220,38 @@ def run_on_main(fn, *args, **kwargs):
     if failed: raise Cat12Error('rank 0 failed (see its message); this process stops too')
     return res
 
+def shared_folder(folder) -> bool:
+    "Under torchrun: does every process see the same `folder`, i.e. one file system shared by all the machines? (True when not distributed.)"
+    if not _distributed(): return True
+    folder, token = Path(folder), [os.urandom(8).hex() if is_main() else None]
+    dist.broadcast_object_list(token, 0)
+    probe = folder/f'.cat12-shared-{token[0]}'
+    if is_main(): folder.mkdir(parents=True, exist_ok=True); probe.write_text(token[0])
+    missing = _all_sum(float(not (probe.is_file() and probe.read_text() == token[0])))[0]   # (also the barrier)
+    barrier()
+    if is_main(): probe.unlink()
+    return missing == 0
+
 def _distributed_loaders(dls, seed: int):
-    "The train loader re-built with a DistributedSampler, and the valid loader over this rank's share."
-    from torch.utils.data import DataLoader, DistributedSampler, Subset
+    "The train loader re-built over this rank's share of each epoch (`SeededSampler`), and the valid loader over its share."
+    from torch.utils.data import Subset
     rank, world = dist.get_rank(), dist.get_world_size()
     tr, va = dls.train, dls.valid
-    sampler = DistributedSampler(tr.dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=tr.drop_last)
-    train = DataLoader(tr.dataset, batch_size=tr.batch_size, sampler=sampler, num_workers=tr.num_workers,
-                       drop_last=tr.drop_last, pin_memory=tr.pin_memory)
-    valid = DataLoader(Subset(va.dataset, range(rank, len(va.dataset), world)), batch_size=va.batch_size,
-                       num_workers=va.num_workers, pin_memory=va.pin_memory)
+    sampler = SeededSampler(len(tr.dataset), getattr(tr.sampler, 'seed', seed), rank, world)
+    kw = lambda dl: dict(num_workers=dl.num_workers, pin_memory=dl.pin_memory, persistent_workers=dl.num_workers > 0)
+    train = DataLoader(tr.dataset, batch_size=tr.batch_size, sampler=sampler, drop_last=tr.drop_last, **kw(tr))
+    valid = DataLoader(Subset(va.dataset, range(rank, len(va.dataset), world)), batch_size=va.batch_size, **kw(va))
     return train, valid, sampler
+
+def _share_from_main(model: nn.Module, fn):
+    "Run `fn()` in rank 0 alone while the others wait, then give every rank rank 0's weights and result (just `fn()` when not distributed)."
+    if not _distributed(): return fn()
+    def alone():
+        with _alone(): return fn()
+    res = [run_on_main(alone)]
+    for t in model.state_dict().values(): dist.broadcast(t, 0)   # in place: the state dict shares the parameters' storage
+    dist.broadcast_object_list(res, 0)
+    return res[0]
 
 def _all_sum(*xs: float) -> list[float]:
     "Sum numbers over all processes (a no-op when not distributed)."
@@ -223,7 +271,7 @@ HISTORY_COLUMNS = ['epoch', 'train_loss', 'valid_loss', 'valid_acc', 'seconds']
 
 def _to_device(xb, device, channels_last: bool):
     xb = xb.to(device, non_blocking=True)
-    if xb.dtype == torch.float16 and device.type == 'cpu': xb = xb.float()   # cached activations are stored as fp16
+    if xb.dtype == torch.float16: xb = xb.float()   # cached activations are stored as fp16; the layers are fp32 (autocast casts)
     return xb.contiguous(memory_format=torch.channels_last) if channels_last and xb.ndim == 4 else xb
 
 def evaluate(model: nn.Module, dl, device=None, amp: torch.dtype | None = None) -> tuple[float, float]:
@@ -282,13 +330,21 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
     meta, out = dict(meta or {}), Path(out) if out else None
     hist, best, since_best, start, skipped = [], -1.0, 0, 0, 0
     gen = _loader_generator(train_dl)
+    world = dist.get_world_size() if _distributed() else 1
+    run = dict(epochs=epochs, strategy=meta.get('strategy'), steps_per_epoch=len(train_dl), processes=world)
     if resume:
+        if (n := _all_sum(float(not Path(resume).is_file()))[0]):   # every process reads it: all must find it, or all stop
+            raise Cat12Error(f"{resume}: not found by {n:.0f} of the {world} processes; on several machines, copy it to the same "
+                             "path on each, or use a folder they share")
         ck = load_checkpoint(resume)
-        if ck.get('epochs') != epochs or ck.get('strategy') != meta.get('strategy'):
-            raise Cat12Error(f"{resume}: written by a run with epochs={ck.get('epochs')}, strategy={ck.get('strategy')!r}; "
-                             f"resume with the same settings (now epochs={epochs}, strategy={meta.get('strategy')!r})")
+        was = {k: ck.get(k, v) for k, v in run.items()}   # (older checkpoints did not record steps and processes)
+        if was != run:
+            say = lambda r: f"epochs={r['epochs']}, strategy={r['strategy']!r}, {r['steps_per_epoch']} steps per epoch on {r['processes']} process(es)"
+            raise Cat12Error(f"{resume}: written by a run with {say(was)}; now {say(run)}: resume with the same settings "
+                             f"(epochs, strategy, batch size, number of processes)")
         save_model.load_state_dict(ck['model']); optim.load_state_dict(ck['optimizer'])
-        scheduler.load_state_dict(ck['scheduler']); scaler.load_state_dict(ck['scaler'])
+        scheduler.load_state_dict(ck['scheduler'])
+        if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])   # empty when the run was fp32 or bf16: a new scaler starts
         hist, best, since_best, start = list(ck['history']), ck['best_acc'], ck['since_best'], ck['epoch']
         set_rng_state(ck['rng'])
         if gen is not None and ck.get('loader_rng') is not None: gen.set_state(ck['loader_rng'])
@@ -320,14 +376,13 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
             bar.set_postfix(train_loss=f'{hist[-1]["train_loss"]:.3f}', valid_acc=f'{vacc:.3f}')
             better = math.isfinite(vloss) and vacc > best
             best, since_best = (vacc, 0) if better else (best, since_best + 1)
-            if out is not None and is_main():
-                state = dict(epoch=epoch + 1, epochs=epochs, valid_acc=vacc, best_acc=best, since_best=since_best,
+            if out is not None:   # rank 0 writes; if it fails, every process stops (none waits for it forever)
+                state = dict(epoch=epoch + 1, valid_acc=vacc, best_acc=best, since_best=since_best, epochs=epochs,
+                             steps_per_epoch=run['steps_per_epoch'], processes=world,
                              history=hist, optimizer=optim.state_dict(), scheduler=scheduler.state_dict(),
                              scaler=scaler.state_dict(), rng=rng_state(),
                              loader_rng=gen.get_state() if gen is not None else None)
-                if better: save_checkpoint(out/'model.pth', save_model, meta, **state)
-                save_checkpoint(out/'last.pth', save_model, meta, **state)
-                _write_history(hist, out/'history.csv')
+                run_on_main(_save_epoch, out, save_model, meta, state, better)
             if live: live.update(pd.DataFrame(hist, columns=HISTORY_COLUMNS))
             if patience is not None and since_best >= patience:
                 print(f'early stop after epoch {epoch + 1}: no better valid_acc for {patience} epochs (best {best:.4f})')
@@ -342,6 +397,12 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
     h = pd.DataFrame(hist, columns=HISTORY_COLUMNS)
     h.attrs.update(interrupted=interrupted, best_acc=best)
     return h
+
+def _save_epoch(out: Path, model, meta, state, better: bool):
+    "After an epoch: last.pth, model.pth when better, and history.csv."
+    if better: save_checkpoint(out/'model.pth', model, meta, **state)
+    save_checkpoint(out/'last.pth', model, meta, **state)
+    _write_history(state['history'], out/'history.csv')
 
 def _write_history(hist: list, path: Path):
     "Write the history as CSV, atomically."
@@ -501,7 +562,7 @@ def fit(model: nn.Module, # the model to train (changed in place); a torchvision
                 strategy=strategy, sched=sched, warmup=d['warmup'] if warmup is None else warmup,
                 freeze_epochs=freeze_epochs, lr_mult=lr_mult, head_epochs=head_epochs, flips=flips, cache_dir=cache_dir,
                 patience=patience, resume=resume, plot=plot, budget=budget)
-    created = init_distributed()                 # under torchrun: join the process group (no-op otherwise)
+    created = init_distributed(device)           # under torchrun: join the process group (no-op otherwise)
     try: return _fit(model, dls, **opts)
     finally:
         if created: dist.destroy_process_group()
@@ -522,7 +583,9 @@ def _fit(model, dls, *, epochs, lr, wd, opt, label_smoothing, out, meta, device,
     device = torch.device(device) if device else default_device()
     amp = autocast_dtype(device)
     if strategy == 'auto':
-        strategy, why = choose_strategy(model, dls, device, epochs, budget)
+        choice = list(choose_strategy(model, dls, device, epochs, budget))
+        if _distributed(): dist.broadcast_object_list(choice, 0)   # rank 0's clock decides for all: the same strategy everywhere
+        strategy, why = choice
         if is_main(): print(f'strategy auto -> {strategy}: {why}')
     if strategy in ('finetune', 'partial'): freeze_epochs = max(1, freeze_epochs)   # a new head is trained alone first
     model = model.to(device, memory_format=torch.channels_last)
@@ -539,7 +602,7 @@ def _fit(model, dls, *, epochs, lr, wd, opt, label_smoothing, out, meta, device,
     kw = dict(wd=wd, opt=opt, sched=sched, warmup=warmup, label_smoothing=label_smoothing, device=device, amp=amp,
               progress=progress, plot=plot, patience=patience)
     if strategy in ('full', 'finetune') and freeze_epochs and not resume:   # ('partial' warms its head up on its own cache)
-        _, warm = _fit_cached(model, dls, 'features', freeze_epochs, lr, None, {}, flips, cache_dir, kw, progress)
+        warm = _share_from_main(model, lambda: _fit_cached(model, dls, 'features', freeze_epochs, lr, None, {}, flips, cache_dir, kw, progress)[1])
         if progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
     if strategy in ('full', 'finetune'):
         module, train_dl, valid_dl = model, dls.train, dls.valid
@@ -550,8 +613,8 @@ def _fit(model, dls, *, epochs, lr, wd, opt, label_smoothing, out, meta, device,
                           lr_mult=lr_mult if strategy == 'finetune' else 1.0, **kw)
     else:
         n_epochs = epochs if strategy == 'partial' else (head_epochs or max(epochs, 10))
-        _, hist = _fit_cached(model, dls, strategy, n_epochs, lr, out, meta, flips, cache_dir, kw, progress, resume,
-                              warm_epochs=freeze_epochs if strategy == 'partial' else 0)
+        hist = _share_from_main(model, lambda: _fit_cached(model, dls, strategy, n_epochs, lr, out, meta, flips, cache_dir, kw,
+                                                           progress, resume, warm_epochs=freeze_epochs if strategy == 'partial' else 0)[1])
     hist.attrs['strategy'] = strategy
     return model, hist
 
@@ -578,6 +641,8 @@ def _fit_cached(model, dls, strategy, epochs, lr, out, meta, flips, cache_dir, k
     xt, yt = act(tr_ds), ys(tr_ds)
     if flips: xt, yt = torch.cat([xt, act(tr_ds, True)]), torch.cat([yt, yt])
     xv, yv = act(dls.valid.dataset), ys(dls.valid.dataset)
+    if device.type == 'cuda' and strategy == 'features':   # pooled features are small: keep them on the GPU
+        xt, yt, xv, yv = (t.to(device) for t in (xt, yt, xv, yv))
     bs = dls.train.batch_size or 32
     g = torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63)
     train_dl = DataLoader(TensorDataset(xt, yt), bs, shuffle=True, generator=g, drop_last=len(xt) > bs)

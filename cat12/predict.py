@@ -25,12 +25,12 @@ __all__ = ['TTA_VIEWS', 'load_model', 'list_images', 'fuse_for_inference', 'pred
 
 # %% ../nbs/07_predict.ipynb #0ef8a211
 def load_model(checkpoint, # a model.pth written by cat12
-               device: str | torch.device = 'cpu', # where the weights go (`map_location`): 'cpu', 'cuda', ...
+               device: str | torch.device = 'cpu', # where the model goes: 'cpu', 'cuda', ... (the file is read on the CPU)
               ) -> torch.nn.Module:
     "Load a cat12 checkpoint safely; the model carries its metadata as `model.meta`."
     path = Path(checkpoint)
     if not path.is_file(): raise Cat12Error(f"{path}: checkpoint not found")
-    try: ck = torch.load(path, map_location=device, weights_only=True)
+    try: ck = torch.load(path, map_location='cpu', weights_only=True)   # (the optimiser state, if any, stays off the GPU)
     except Exception as e:
         msg = str(e).split('\n')[0]
         if 'weights_only' in str(e) or 'Unsupported global' in str(e):
