@@ -13,8 +13,8 @@ from .images import Cat12Error
 # and torchvision takes seconds, and `cat12 sample` or `cat12 --help` do not need them.
 
 # %% auto #0
-__all__ = ['cmd_sample', 'cmd_inspect', 'cmd_pets', 'cmd_prepare', 'cmd_train', 'cmd_pretrain', 'cmd_predict', 'cmd_check',
-           'cmd_run', 'parser', 'main']
+__all__ = ['RUN_FILES', 'cmd_sample', 'cmd_inspect', 'cmd_pets', 'cmd_prepare', 'cmd_train', 'cmd_pretrain', 'cmd_predict',
+           'cmd_check', 'cmd_run', 'parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #24e9cbb0
 def _sample_data(out: Path, seed: int) -> Path:
@@ -40,7 +40,8 @@ def cmd_pets(a):
 
 def cmd_prepare(a, out=None):
     from cat12.data import prepare, resize_size
-    prep = prepare(a.data, out or a.out, cache_size=resize_size(a.img_size), valid_pct=a.valid_pct, seed=a.seed)
+    prep = prepare(a.data, out or a.out, cache_size=resize_size(a.img_size), valid_pct=a.valid_pct, seed=a.seed, reuse=True)
+    if prep.reused: print(f'reusing {prep.work}: prepared earlier from the same files with the same settings')
     m = prep.manifest
     print(f"prepared {prep.work}: {(m.split == 'train').sum()} train, {(m.split == 'val').sum()} val, "
           f"{(m.split == 'test').sum()} test images; {len(prep.problems)} problems (see problems.txt)")
@@ -53,11 +54,30 @@ def _start_line(model) -> str:
     i = model.weights_info
     return f"starting from pretrained weights {i['weights']}: {i['source']}"
 
-def cmd_train(a, prep=None) -> Path:
+RUN_FILES = ('model.pth', 'last.pth', 'history.csv', 'result.csv', 'report.html')   # what one run writes into --out
+
+def _clear_run(out: Path, resume) -> list:
+    "Before a new run (not a resume) into `out`: remove the files an earlier run wrote there, all of them, and say so."
+    if resume: return []
+    old = [f for f in RUN_FILES if (out/f).is_file()]
+    if old: print(f"replacing the earlier run in {out}: {', '.join(old)} removed (the work folder is kept)")
+    for f in old: (out/f).unlink()
+    return old
+
+def _report(a, prep, timings: dict, key=None) -> Path:
+    "Write RUN/report.html and say where it is (the last line a run prints)."
+    from cat12.report import run_report
+    t = time.time()
+    path = run_report(a.out, prep.work, answer_key=key, settings={k: v for k, v in vars(a).items() if k != 'fn'}, timings=timings)
+    print(f'report: {path} ({path.stat().st_size / 1e3:.0f} kB, {time.time() - t:.1f} s)')
+    return path
+
+def cmd_train(a, prep=None, report: bool = True) -> Path:
     from cat12.data import IMAGENET_MEAN, IMAGENET_STD, get_dls, load_prepared
     from cat12.model import create_model
     from cat12.learner import fit, is_main, loader_workers
     prep = prep or load_prepared(a.work)
+    if is_main(): _clear_run(Path(a.out), a.resume)
     model = create_model(len(prep.classes), pretrained=a.pretrained, weights_path=a.weights, seed=a.seed)
     if is_main(): print(_start_line(model))
     info = model.weights_info
@@ -70,6 +90,7 @@ def cmd_train(a, prep=None) -> Path:
         print(hist.to_string(index=False))
         print(f"trained with strategy {hist.attrs['strategy']} from {'pretrained' if model.pretrained else 'random'} weights")
     if hist.attrs.get('interrupted'): raise KeyboardInterrupt
+    if report and is_main(): _report(a, prep, {'train': float(hist.seconds.sum())})
     return Path(a.out)/'model.pth'
 
 def cmd_pretrain(a):
@@ -99,6 +120,20 @@ def cmd_check(a):
     if faults: raise Cat12Error(f"{a.result}: {len(faults)} faults (listed above)")
     print(f'{a.result}: OK')
 
+def _test_fallback(a, prep):
+    "Before training: name the unreadable test images, and choose the label result.csv gives them (or refuse, with --strict)."
+    m = prep.manifest
+    bad = m[(m.split == 'test') & (m.status != 'ok')]
+    if bad.empty: return
+    names = ', '.join(bad.name[:5]) + (' ...' if len(bad) > 5 else '')
+    if a.strict: raise Cat12Error(f"{len(bad)} test images cannot be read ({names}); --strict stops before training")
+    given = a.on_error is not None
+    if not given:   # the most frequent training class: the best guess for an image nobody can see
+        a.on_error = int(m[m.split.isin(['train', 'val']) & (m.status == 'ok')].label.value_counts().idxmax())
+    print(f'{len(bad)} test image(s) cannot be read: result.csv gives them label {a.on_error} '
+          f"({'--on-error' if given else 'the most frequent training class'}); --strict would stop here instead")
+    for r in bad.itertuples(): print(f'  {r.name}: {r.reason}')
+
 def cmd_run(a):
     from cat12.predict import check_submission, score
     from cat12.data import load_prepared
@@ -116,14 +151,18 @@ def cmd_run(a):
     a.data = str(data)
     prep = run_on_main(cmd_prepare, a, out=out/'work', local=local) or load_prepared(out/'work')
     if prep.test is None: raise Cat12Error(f"{data}: no test images (cat_12_test.zip or cat_12_test/)")
-    a.out = str(out); ckpt = cmd_train(a, prep)
+    _test_fallback(a, prep)
+    times = {'prepare': time.time() - t0}
+    a.out = str(out); ckpt = cmd_train(a, prep, report=False)
+    times['train'] = time.time() - t0 - times['prepare']
     if not is_main(): return
-    result = cmd_predict(a, ckpt, prep.test, out/'result.csv')
+    t = time.time(); result = cmd_predict(a, ckpt, prep.test, out/'result.csv'); times['predict'] = time.time() - t
     faults = check_submission(result, prep.test)
     if faults: raise Cat12Error(f"{result}: " + '; '.join(faults[:5]))
     key = data/'test_labels.csv'
     if key.is_file(): print(f'test accuracy: {score(result, key):.4f} ({key.name})')
     print(f'done in {time.time() - t0:.0f} s: {result}')
+    _report(a, prep, times, key if key.is_file() else None)
 
 # %% ../nbs/08_cli.ipynb #92fd51a3
 def _positive(kind):
@@ -244,8 +283,25 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('data', nargs='?', default=None, help='folder with cat_12_train.zip, train_list.txt, cat_12_test.zip (default: the generated sample)')
     s.add_argument('--out', default='cat12-run', help='run folder (default: ./cat12-run)')
     s.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
+    s.add_argument('--strict', action='store_true',
+                   help='stop before training if a test image cannot be read (default: give it the most frequent training class)')
     _train_args(s); _predict_args(s)
     return p
+
+def _interrupted(a, argv: list) -> str:
+    "What to say after Ctrl-C: where the last finished epoch is, and the exact command that continues from it."
+    import shlex
+    if a.cmd not in ('run', 'train'): return 'cat12: interrupted'
+    out = Path(a.out); last, hist = out/'last.pth', out/'history.csv'
+    if not last.is_file(): return 'cat12: interrupted before the first epoch ended: nothing to resume; run the same command again'
+    done = len(hist.read_text().splitlines()) - 1 if hist.is_file() else '?'
+    rest, skip = [], False
+    for x in argv:                     # the same command, without an earlier --resume
+        if skip: skip = False; continue
+        if x == '--resume': skip = True; continue
+        if not x.startswith('--resume='): rest.append(x)
+    return (f'cat12: interrupted; {last} holds epoch {done}. Continue with:\n  '
+            + shlex.join(['cat12', *rest, '--resume', str(last)]))
 
 def main(argv=None) -> int:
     "Entry point of the `cat12` command: 0 on success, 2 for a user error, 1 for any other failure."
@@ -260,7 +316,7 @@ def main(argv=None) -> int:
     except Cat12Error as e:
         print(f'cat12: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:
-        print('cat12: interrupted', file=sys.stderr); return 130
+        print(_interrupted(a, sys.argv[1:] if argv is None else list(map(str, argv))), file=sys.stderr); return 130
     except Exception as e:
         if os.environ.get('CAT12_DEBUG'): traceback.print_exc()
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ''

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #ede6ec58
 from __future__ import annotations
-import hashlib, io, json, os, re, shutil, string, tempfile, unicodedata, zipfile, zlib
+import hashlib, io, json, os, re, shutil, string, sys, tempfile, time, unicodedata, zipfile, zlib
 from contextlib import contextmanager
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -25,9 +25,10 @@ from .sample import BREEDS
 # %% auto #0
 __all__ = ['TRAIN_ZIP', 'TEST_ZIP', 'LABELS', 'NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE',
            'MAX_ASPECT', 'MANIFEST_COLUMNS', 'DataFiles', 'find_data', 'read_labels', 'ZipReport', 'scan_zip',
-           'extract_zip', 'fit_square', 'atomic_path', 'atomic_write', 'split_train_val', 'find_duplicates', 'Prepared',
-           'prepare', 'load_prepared', 'CachedImages', 'SeededSampler', 'train_tfms', 'resize_size', 'eval_tfms',
-           'DataLoaders', 'get_dls', 'DataReport', 'inspect_data', 'FileImages', 'make_pets']
+           'extract_zip', 'fit_square', 'in_notebook', 'LogBar', 'progress_bar', 'atomic_path', 'atomic_write',
+           'split_train_val', 'find_duplicates', 'Prepared', 'prepare', 'load_prepared', 'CachedImages',
+           'SeededSampler', 'train_tfms', 'resize_size', 'eval_tfms', 'DataLoaders', 'get_dls', 'DataReport',
+           'inspect_data', 'FileImages', 'make_pets']
 
 # %% ../nbs/02_data.ipynb #d8a6d9b5
 TRAIN_ZIP, TEST_ZIP, LABELS = 'cat_12_train.zip', 'cat_12_test.zip', 'train_list.txt'
@@ -182,7 +183,7 @@ def _upright_rgb_jpeg(info: dict) -> bool:
     return info['format'] == 'JPEG' and info['mode'] == 'RGB' and info['orientation'] in (1, None)
 
 def _decode(job: tuple) -> tuple:
-    "Decode one image once; `job` is (path or bytes, size, what: 'keep' | 'check' | 'header'). Returns (facts, square, jpeg)."
+    "Decode one image once; `job` is (path or bytes, size, what: 'keep' | 'check' | 'test' | 'header'). Returns (facts, square, jpeg)."
     src, size, what = job
     if isinstance(src, Exception): return dict(status='skipped', reason=str(src)), None, None
     raw = src if isinstance(src, bytes) else Path(src).read_bytes()
@@ -193,9 +194,10 @@ def _decode(job: tuple) -> tuple:
         if info['format'] is None: facts.update(status='skipped', reason=info['problems'][0])
         return facts, None, None
     upright = _upright_rgb_jpeg(info)
-    try: im = load_rgb(raw, draft=size if upright or what == 'check' else None)
+    try: im = load_rgb(raw, draft=size if upright or what in ('check', 'test') else None)
     except Cat12Error as e:
         facts.update(status='skipped', reason=str(e).split(': ', 1)[-1]); return facts, None, None
+    if what == 'test': return facts, None, None   # a test image of any shape is predicted: only unreadable ones are skipped
     w, h = info['width'], info['height']
     if min(w, h) < MIN_SIDE or max(w, h) > MAX_ASPECT * min(w, h):
         facts.update(status='skipped', reason=f"{w}x{h} pixels: too small or too elongated to crop")
@@ -205,6 +207,42 @@ def _decode(job: tuple) -> tuple:
     if not upright:                     # converted: keep a full-size RGB JPEG for the class folder
         buf = io.BytesIO(); im.save(buf, format='JPEG', quality=95); jpeg = buf.getvalue()
     return facts, fit_square(im, size), jpeg
+
+# %% ../nbs/02_data.ipynb #9a7d7a21
+def in_notebook() -> bool:
+    "True inside a Jupyter kernel (or nbdev_test's execnb), where display handles can update outputs."
+    try: from IPython import get_ipython
+    except ImportError: return False
+    ip = get_ipython()
+    return ip is not None and type(ip).__name__ != 'TerminalInteractiveShell'
+
+class LogBar:
+    "A progress bar for logs: plain lines, one per update for short counts (<= 20), else one per quarter; inner bars stay silent."
+    def __init__(self, iterable=None, total=None, desc: str = '', initial: int = 0, leave: bool = True,
+                 disable: bool = False, unit: str = 'it', file=None, **_):
+        self.iterable, self.desc, self.n, self.unit = iterable, desc, initial, unit
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, '__len__') else None)
+        self.silent, self.file, self.postfix, self.t0 = disable or not leave, file or sys.stderr, '', time.time()
+        self._last = self._mark(initial)
+    def _mark(self, n): return n if not self.total or self.total <= 20 else 4 * n // self.total
+    def __iter__(self):
+        for x in self.iterable: yield x; self.update()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+    def set_postfix(self, **kw): self.postfix = ', '.join(f'{k} {v}' for k, v in kw.items())
+    def update(self, n: int = 1):
+        self.n += n
+        if self.silent or self._mark(self.n) == self._last: return
+        self._last = self._mark(self.n)
+        of = f'/{self.total}' if self.total else ''
+        print(f"{self.desc}: {self.n}{of}" + (f" {self.unit}" if self.unit != 'it' else '') + (f", {self.postfix}" if self.postfix else '')
+              + f" ({time.time() - self.t0:.0f} s)", file=self.file, flush=True)
+    def close(self): pass
+
+def progress_bar(iterable=None, **kwargs):
+    "A `tqdm.auto` bar in a notebook or a terminal, else a `LogBar` (same arguments)."
+    interactive = in_notebook() or getattr(sys.stderr, 'isatty', lambda: False)()
+    return tqdm(iterable, **kwargs) if interactive else LogBar(iterable, **kwargs)
 
 # %% ../nbs/02_data.ipynb #a1419bb6
 def _read(src, zips: dict):
@@ -224,7 +262,7 @@ def _decode_all(jobs: list, desc: str, workers: int | None = None, progress: boo
     pool = ProcessPoolExecutor(workers) if workers > 1 and len(jobs) > 64 else None
     zips, out = {}, []
     try:
-        with tqdm(total=len(jobs), desc=desc, disable=not progress) as bar:
+        with progress_bar(total=len(jobs), desc=desc, disable=not progress, unit='img') as bar:
             for i in range(0, len(jobs), batch):
                 chunk = [(_read(src, zips), *rest) for src, *rest in jobs[i:i + batch]]
                 for r in (pool.map(_decode, chunk, chunksize=8) if pool else map(_decode, chunk)):
@@ -321,7 +359,7 @@ def _survey(labels: pd.DataFrame, # from `read_labels`
             + [('test', n, -1) for n in sorted(test)])
     header = 'header' if not full else None
     jobs = ([(train[n], size, header or ('keep' if keep else 'check')) for n in have.name]
-            + [(train[n], size, header or 'check') for n in unlabelled] + [(test[n], size, header or 'check') for n in sorted(test)])
+            + [(train[n], size, header or 'check') for n in unlabelled] + [(test[n], size, header or 'test') for n in sorted(test)])
     res = _decode_all(jobs, 'decode', workers, progress)
     m = pd.DataFrame([dict(split=s, name=n, label=l, **facts) for (s, n, l), (facts, _, _) in zip(rows, res)],
                      columns=MANIFEST_COLUMNS)
@@ -330,7 +368,7 @@ def _survey(labels: pd.DataFrame, # from `read_labels`
         m.loc[i, ['status', 'reason']] = ['skipped', excluded.get(n, f'no row in {label_file}')]
     problems += find_duplicates(m)
     for r in m[m.status != 'ok'].itertuples():
-        problems.append(f"{r.name}: skipped: {r.reason}" if r.split == 'train' else f"test image {r.name}: {r.reason}")
+        problems.append(f"{r.name}: skipped: {r.reason}" if r.split == 'train' else f"test image {r.name}: unreadable: {r.reason}")
     return m, [(sq, jpeg) for _, sq, jpeg in res], problems
 
 # %% ../nbs/02_data.ipynb #7fd6f866
@@ -343,6 +381,7 @@ class Prepared:
     cache_size: int
     problems: list
     test: Path | None = None   # the folder of test images, if any
+    reused: bool = False       # True when `prepare(..., reuse=True)` found this work folder already made from the same inputs
 
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         "The cached images (N x S x S x 3 uint8, memory-mapped) and labels of `split`."
@@ -398,9 +437,12 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
             num_classes: int = NUM_CLASSES,
             progress: bool = True, # show progress bars
             workers: int | None = None, # decoding processes (default: up to 2)
+            reuse: bool = False, # if `work` was prepared from the same files (names, sizes, times) and settings, use it as it is
            ) -> Prepared:
     "Extract, check and decode every image once; build class folders, a split, a cache and a manifest in `work`."
     files, work = find_data(data), Path(work)
+    settings = dict(cache_size=cache_size, valid_pct=valid_pct, seed=seed, num_classes=num_classes, inputs=_fingerprint(files))
+    if reuse and (old := _prepared_with(work, settings)): return old
     if work.resolve() == Path(data).resolve() or Path(data).resolve() in work.resolve().parents \
             or work.resolve() in Path(data).resolve().parents:
         raise Cat12Error(f"{work}: the work folder and the data folder {data} must not contain each other")
@@ -420,11 +462,30 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
                       cache_size, work/'cache'/f'{split}-{cache_size}.npy')
     atomic_write(work/'manifest.csv', m.to_csv(index=False))
     classes = [f'{i:02d}' for i in range(num_classes)]
-    atomic_write(work/'classes.json', json.dumps(dict(
-        classes=classes, cache_size=cache_size, valid_pct=valid_pct, seed=seed, test=str(test_dir) if test_dir else None,
-        val=sorted(m.loc[m.split == 'val', 'name'])), indent=1))
     atomic_write(work/'problems.txt', ''.join(p + '\n' for p in problems))
+    atomic_write(work/'classes.json', json.dumps(dict(   # written last: a work folder with it is complete
+        classes=classes, **settings, test=str(test_dir) if test_dir else None,
+        val=sorted(m.loc[m.split == 'val', 'name'])), indent=1))
     return Prepared(work, m, classes, cache_size, problems, test_dir)
+
+def _fingerprint(files: DataFiles) -> str:
+    "A hash of the input files' paths, sizes and modification times: cheap to compute, and changed by any edit."
+    h = hashlib.sha1()
+    for p in (files.train, files.labels, files.test):
+        for q in ([p] if p is None or p.is_file() else sorted(q for q in p.rglob('*') if q.is_file())):
+            st = q.stat() if q is not None else None
+            h.update(f'{q.resolve() if q else q}|{st.st_size if st else 0}|{st.st_mtime_ns if st else 0}\n'.encode())
+    return h.hexdigest()[:16]
+
+def _prepared_with(work: Path, settings: dict) -> Prepared | None:
+    "The work folder as it is, if it was prepared with exactly these settings and inputs and is complete; else None."
+    try:
+        info = json.loads((work/'classes.json').read_text())
+        if {k: info.get(k) for k in settings} != settings or not (work/'cache'/f"train-{settings['cache_size']}.npy").is_file(): return None
+        prep = load_prepared(work)
+    except (OSError, ValueError, Cat12Error): return None
+    prep.reused = True
+    return prep
 
 def load_prepared(work) -> Prepared:
     "The `Prepared` of a work folder written earlier by `prepare`."

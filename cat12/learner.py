@@ -17,16 +17,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm.auto import tqdm
 
 from .images import Cat12Error
-from .data import CachedImages, SeededSampler, atomic_path, atomic_write
+from .data import CachedImages, SeededSampler, atomic_path, atomic_write, progress_bar
 from .model import freeze, param_groups, unfreeze
 
 # %% auto #0
-__all__ = ['HISTORY_COLUMNS', 'STRATEGIES', 'CPU_BENCH', 'DEFAULTS', 'default_device', 'bf16_speedup', 'gpu_amp_dtype',
-           'autocast_dtype', 'tune_malloc', 'cpu_count', 'loader_workers', 'set_seed', 'rng_state', 'set_rng_state',
-           'versions', 'save_checkpoint', 'load_checkpoint', 'make_scheduler', 'lr_curve', 'dist_info',
+__all__ = ['HISTORY_COLUMNS', 'RESUME_STATE', 'STRATEGIES', 'CPU_BENCH', 'DEFAULTS', 'default_device', 'bf16_speedup',
+           'gpu_amp_dtype', 'autocast_dtype', 'tune_malloc', 'cpu_count', 'loader_workers', 'set_seed', 'rng_state',
+           'set_rng_state', 'versions', 'save_checkpoint', 'load_checkpoint', 'make_scheduler', 'lr_curve', 'dist_info',
            'init_distributed', 'is_main', 'barrier', 'run_on_main', 'shared_folder', 'evaluate', 'progress_iter',
            'train_loop', 'cache_key', 'cached_activations', 'is_resnet', 'estimate_seconds', 'choose_strategy', 'fit',
            'fine_tune', 'lr_find', 'plot_lr_find']
@@ -288,8 +287,8 @@ def evaluate(model: nn.Module, dl, device=None, amp: torch.dtype | None = None) 
     return tot_loss / max(n, 1), correct / max(n, 1)
 
 def progress_iter(iterable, total: int | None = None, **kwargs):
-    "Iterate with a `tqdm.auto` bar; unlike `tqdm(iterable)` there, it calls `iter()` only once (a DataLoader restarts on each call)."
-    with tqdm(total=len(iterable) if total is None else total, **kwargs) as bar:
+    "Iterate with a `progress_bar`; unlike `tqdm(iterable)` in a notebook, it calls `iter()` only once (a DataLoader restarts on each call)."
+    with progress_bar(total=len(iterable) if total is None else total, **kwargs) as bar:
         for x in iterable: yield x; bar.update(1)
 
 def _loader_generator(dl) -> torch.Generator | None:
@@ -337,6 +336,8 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
             raise Cat12Error(f"{resume}: not found by {n:.0f} of the {world} processes; on several machines, copy it to the same "
                              "path on each, or use a folder they share")
         ck = load_checkpoint(resume)
+        if ck.get('optimizer') is None:
+            raise Cat12Error(f"{resume}: holds the model only, not the training state; resume from the run's last.pth")
         was = {k: ck.get(k, v) for k, v in run.items()}   # (older checkpoints did not record steps and processes)
         if was != run:
             say = lambda r: f"epochs={r['epochs']}, strategy={r['strategy']!r}, {r['steps_per_epoch']} steps per epoch on {r['processes']} process(es)"
@@ -350,7 +351,7 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
         if gen is not None and ck.get('loader_rng') is not None: gen.set_state(ck['loader_rng'])
     live = _live_plot() if plot and is_main() else None
     progress = progress and is_main()                       # one set of bars, from rank 0
-    bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs)
+    bar = progress_bar(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs)
     sampler = getattr(train_dl, 'sampler', None)
     interrupted = False
     try:
@@ -378,7 +379,7 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
             best, since_best = (vacc, 0) if better else (best, since_best + 1)
             if out is not None:   # rank 0 writes; if it fails, every process stops (none waits for it forever)
                 state = dict(epoch=epoch + 1, valid_acc=vacc, best_acc=best, since_best=since_best, epochs=epochs,
-                             steps_per_epoch=run['steps_per_epoch'], processes=world,
+                             steps_per_epoch=run['steps_per_epoch'], processes=world, lr=lr, sched=sched, warmup=warmup,
                              history=hist, optimizer=optim.state_dict(), scheduler=scheduler.state_dict(),
                              scaler=scaler.state_dict(), rng=rng_state(),
                              loader_rng=gen.get_state() if gen is not None else None)
@@ -398,9 +399,11 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
     h.attrs.update(interrupted=interrupted, best_acc=best)
     return h
 
+RESUME_STATE = ('optimizer', 'scheduler', 'scaler', 'rng', 'loader_rng', 'since_best')   # only last.pth needs these
+
 def _save_epoch(out: Path, model, meta, state, better: bool):
-    "After an epoch: last.pth, model.pth when better, and history.csv."
-    if better: save_checkpoint(out/'model.pth', model, meta, **state)
+    "After an epoch: last.pth (everything a resume needs), model.pth when better (weights and metadata only), history.csv."
+    if better: save_checkpoint(out/'model.pth', model, meta, **{k: v for k, v in state.items() if k not in RESUME_STATE})
     save_checkpoint(out/'last.pth', model, meta, **state)
     _write_history(state['history'], out/'history.csv')
 
@@ -670,7 +673,7 @@ def lr_find(model: nn.Module, dls, start: float = 1e-7, end: float = 10.0, steps
     model = model.to(device, memory_format=torch.channels_last).train()
     optim = _make_optimizer(model, opt, start, wd)
     rows, avg, best, it = [], 0.0, math.inf, iter(())
-    for i in tqdm(range(steps), desc='lr_find', disable=not progress):
+    for i in progress_bar(range(steps), desc='lr_find', disable=not progress):
         lr = start * (end / start) ** (i / max(1, steps - 1))
         for g in optim.param_groups: g['lr'] = lr
         try: xb, yb = next(it)

@@ -13,10 +13,9 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-from tqdm.auto import tqdm
 
 from .images import Cat12Error, load_rgb
-from .data import IMAGE_EXTS, IMAGENET_MEAN, IMAGENET_STD, _folder_images, atomic_write, fit_square, resize_size, scan_zip
+from .data import IMAGE_EXTS, IMAGENET_MEAN, IMAGENET_STD, _folder_images, atomic_write, fit_square, progress_bar, resize_size, scan_zip
 from .model import create_model
 
 # %% auto #0
@@ -128,7 +127,7 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
     probs, errors = [], {}
     with ThreadPoolExecutor(1) as pool, torch.inference_mode(), \
-         tqdm(total=len(items), desc='predict', unit='img', disable=not progress) as bar:
+         progress_bar(total=len(items), desc='predict', unit='img', disable=not progress) as bar:
         job = lambda b: pool.submit(_decode, b, short, on_error) if prefetch else _decode(b, short, on_error)
         pending = job(batches[0])
         for j in range(len(batches)):

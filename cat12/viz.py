@@ -15,13 +15,14 @@ import torch
 from IPython.display import display
 
 from .images import Cat12Error, load_rgb
-from .data import IMAGENET_MEAN, IMAGENET_STD, eval_tfms, fit_square, resize_size
+from .data import IMAGENET_MEAN, IMAGENET_STD, in_notebook, eval_tfms, fit_square, resize_size
 
 # %% auto #0
 __all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes', 'to_image',
-           'show_batch', 'plot_history', 'LivePlot', 'plot_runs', 'show_filters', 'confusion_matrix',
-           'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy', 'top_losses', 'plot_top_losses',
-           'show_predictions', 'image_paths', 'DatasetBrowser', 'model_predict_fn', 'top_k', 'UploadPredict']
+           'show_batch', 'plot_history', 'LivePlot', 'plot_lr_schedule', 'plot_runs', 'show_filters',
+           'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy', 'top_losses',
+           'plot_top_losses', 'show_predictions', 'image_paths', 'DatasetBrowser', 'model_predict_fn', 'top_k',
+           'UploadPredict']
 
 # %% ../nbs/03_viz.ipynb #1ddd86d0
 DPI = 60  # small figures keep notebooks light
@@ -140,13 +141,6 @@ def plot_history(hist: pd.DataFrame) -> plt.Figure:
     fig.tight_layout()
     return fig
 
-def _in_notebook() -> bool:
-    "True inside a Jupyter kernel (or nbdev_test's execnb), where display handles can update outputs."
-    try: from IPython import get_ipython
-    except ImportError: return False
-    ip = get_ipython()
-    return ip is not None and type(ip).__name__ != 'TerminalInteractiveShell'
-
 class LivePlot:
     "Training curves that redraw in place in a notebook: call `update(history)` after each epoch."
     def __init__(self): self.fig, self.handle, self.updates = None, None, 0
@@ -155,13 +149,26 @@ class LivePlot:
               ) -> plt.Figure:
         "Draw `hist` and replace the previous drawing."
         self.fig = plot_history(hist); plt.close(self.fig)   # closed: shown only through the handle
-        if _in_notebook():
+        if in_notebook():
             if self.handle is None: self.handle = display(self.fig, display_id=True)
             else: self.handle.update(self.fig)
         self.updates += 1
         return self.fig
 
     __call__ = update
+
+# %% ../nbs/03_viz.ipynb #71d96451
+def plot_lr_schedule(curves: dict, # name -> the learning rate at each step
+                     steps_per_epoch: int | None = None, # draw a line at the end of each epoch
+                    ) -> plt.Figure:
+    "The learning rate against the step, one line per schedule."
+    fig, ax = plt.subplots(figsize=(4, 2), dpi=DPI)
+    for name, lrs in curves.items(): ax.plot(range(1, len(lrs) + 1), lrs, label=name)
+    if steps_per_epoch:
+        for x in range(steps_per_epoch, max(map(len, curves.values())), steps_per_epoch): ax.axvline(x + 0.5, color='0.8', lw=0.8)
+    ax.set_xlabel('step'); ax.set_ylabel('learning rate'); ax.legend(fontsize=8); ax.set_title('learning-rate schedule')
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/03_viz.ipynb #902d5bc4
 def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one history; columns epoch and `metrics`

@@ -8,7 +8,10 @@ through Playwright for Python (no Playwright browser download): opens the notebo
 waits for the kernel, checks the outputs, also drives the dataset browser and the upload widget, saves screenshots,
 and shuts the server down. On failure it names the cell (index and first source line) and the error.
 
-usage: tools/browser_check.py [--notebook nbs/09_tutorial.ipynb] [--out browser-check] [--venv .venv]
+With --report RUN/report.html it also opens that run report (a file, no server) and checks that it shows with no
+console errors and that every image in it loads; the screenshot is report.png.
+
+usage: tools/browser_check.py [--notebook nbs/09_tutorial.ipynb] [--out browser-check] [--venv .venv] [--report FILE]
 exit status: 0 pass, 1 check failed, 2 could not run (missing chromium or playwright)
 """
 from __future__ import annotations
@@ -151,7 +154,9 @@ def run_check(args, notes: list):
             ctx = pw.chromium.launch_persistent_context(str(tmp/'chromium-profile'), executable_path=args.chromium,
                                                         headless=True, args=CHROMIUM_ARGS,
                                                         viewport={'width': 1400, 'height': 1000})
-            try: check_in_browser(ctx, base, token, nb_path.name, nb, out, args, notes)
+            try:
+                check_in_browser(ctx, base, token, nb_path.name, nb, out, args, notes)
+                if args.report: check_report(ctx, Path(args.report).resolve(), out, notes)
             except Exception:
                 if ctx.pages:   # what the page looked like, for the CI log reader
                     ctx.pages[0].screenshot(path=str(out/'failure.png'))
@@ -225,6 +230,23 @@ def check_in_browser(ctx, base, token, name, nb, out, args, notes):
     if bad: raise CheckFailed(f'browser console: {bad[0][:300]}')
 
 
+def check_report(ctx, report: Path, out: Path, notes: list):
+    "Open a run report from disk: no console errors, every <img> decoded (naturalWidth > 0); a full-page screenshot."
+    if not report.is_file(): raise CheckFailed(f'{report}: no such report')
+    page = ctx.new_page(); errors = []
+    page.on('console', lambda m: errors.append(m.text) if m.type == 'error' else None)
+    page.on('pageerror', lambda e: errors.append(str(e)))
+    page.goto(report.as_uri()); page.wait_for_load_state('load')
+    imgs = page.evaluate('() => Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0, i.naturalWidth, i.naturalHeight])')
+    page.screenshot(path=str(out/'report.png'), full_page=True)
+    bad = [a for a, ok, *_ in imgs if not ok]
+    if errors: raise CheckFailed(f'report: browser console: {errors[0][:300]}')
+    if not imgs or bad: raise CheckFailed(f'report: {len(imgs)} images, not loaded: {bad}')
+    notes.append(f'report {report.name}: {len(imgs)} images all loaded ({", ".join(f"{a} {w}x{h}" for a, _, w, h in imgs)}); '
+                 f'no console errors; screenshot report.png')
+    page.close()
+
+
 def check_dataset_browser(page, box, out, notes):
     "Pick another class in the dataset browser and wait for the kernel to redraw its facts."
     info = box.locator('.widget-html-content').first
@@ -267,6 +289,7 @@ def main(argv=None) -> int:
     p.add_argument('--venv', default=str(ROOT/'.venv'), help='the virtual environment with jupyterlab and cat12')
     p.add_argument('--chromium', default='/usr/bin/chromium')
     p.add_argument('--timeout', type=float, default=600, help='seconds allowed for Run All Cells')
+    p.add_argument('--report', default=None, help="also check this run report (e.g. cat12-run/report.html)")
     args = p.parse_args(argv)
     t0 = time.time()
     if not Path(args.chromium).is_file():
