@@ -15,7 +15,8 @@ min_python = cfg['min_python']
 py_versions = ['3.10', '3.11', '3.12', '3.13']
 
 requirements = cfg.get('requirements', '').split()
-dev_requirements = cfg.get('dev_requirements', '').split()
+deploy_requirements = cfg.get('deploy_requirements', '').split()   # pip install -e .[deploy]: ONNX export and INT8
+dev_requirements = cfg.get('dev_requirements', '').split() + deploy_requirements
 readme = here/'README.md'
 
 setuptools.setup(
@@ -38,7 +39,7 @@ setuptools.setup(
     include_package_data=True,
     python_requires='>=' + min_python,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, 'deploy': deploy_requirements},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
                   'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,

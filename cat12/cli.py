@@ -14,7 +14,7 @@ from .images import Cat12Error
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'cmd_sample', 'cmd_inspect', 'cmd_pets', 'cmd_prepare', 'cmd_train', 'cmd_pretrain', 'cmd_predict',
-           'cmd_check', 'cmd_run', 'parser', 'main']
+           'cmd_export', 'cmd_check', 'cmd_run', 'parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #24e9cbb0
 def _sample_data(out: Path, seed: int) -> Path:
@@ -105,13 +105,29 @@ def cmd_pretrain(a):
 def cmd_predict(a, checkpoint=None, test=None, out=None) -> Path:
     from cat12.predict import load_model, predict, write_submission
     from cat12.learner import default_device
-    model = load_model(checkpoint or a.checkpoint, device=default_device())
+    ckpt = Path(checkpoint or a.checkpoint)
+    if ckpt.suffix == '.onnx':    # an exported model: ONNX Runtime, no torch model
+        from cat12.deploy import OnnxModel
+        model = OnnxModel(ckpt)
+    else: model = load_model(ckpt, device=default_device())
     preds = predict(model, test or a.test, tta=a.tta, batch_size=a.batch_size,
                     on_error='raise' if a.on_error is None else a.on_error)
     for msg in preds.attrs.get('errors', {}).values(): print(f'unreadable, wrote label {a.on_error}: {msg}')
     path = write_submission(preds, out or a.out)
     print(f'wrote {len(preds)} predictions to {path}')
     return path
+
+def cmd_export(a):
+    from cat12.deploy import AGREEMENT_WARN, export_onnx
+    r = export_onnx(a.checkpoint, a.out, int8=a.int8, calib=a.calib, work=a.work)
+    print(f"wrote {r['path']} ({r['size_mb']:.0f} MB, {'INT8' if a.int8 else 'fp32'}) in {r['seconds']:.0f} s")
+    if a.int8:
+        print(f"calibrated on {r['calib']} training images; agrees with fp32 on {r['agreement']:.1%} of {r['checked']} "
+              f"held-out validation images")
+        if r['agreement'] < AGREEMENT_WARN:
+            print(f"warning: INT8 changes the answer on more than {1 - AGREEMENT_WARN:.0%} of the validation images; "
+                  "ship the fp32 export, or calibrate on more images (--calib)")
+    print(f"use it with: cat12 predict {r['path']} TEST")
 
 def cmd_check(a):
     from cat12.predict import check_submission
@@ -271,9 +287,15 @@ def parser() -> argparse.ArgumentParser:
     _train_args(s)
     s = _sub(sub, 'predict', 'predict a test zip, folder or image and write result.csv',
              '  cat12 predict run1/model.pth data/cat_12_test.zip --out result.csv --tta', cmd_predict)
-    s.add_argument('checkpoint', help='a model.pth written by cat12'); s.add_argument('test', help='test zip, folder or image')
+    s.add_argument('checkpoint', help="a model.pth written by cat12, or a .onnx from 'cat12 export'"); s.add_argument('test', help='test zip, folder or image')
     s.add_argument('--out', default='result.csv', help='where to write (default: ./result.csv)')
     _predict_args(s)
+    s = _sub(sub, 'export', 'write a checkpoint as an ONNX model (normalisation inside), optionally quantized to INT8',
+             '  cat12 export run1/model.pth --out model.onnx --int8   # needs: pip install -e .[deploy]', cmd_export)
+    s.add_argument('checkpoint', help='a model.pth written by cat12'); s.add_argument('--out', required=True, help='the .onnx file to write')
+    s.add_argument('--int8', action='store_true', help='static INT8 quantization (ONNX Runtime), calibrated on training images')
+    s.add_argument('--calib', type=_positive(int), default=200, help='training images to calibrate on (default: 200)')
+    s.add_argument('--work', default=None, help="the prepared work folder with those images (default: CHECKPOINT's folder/work)")
     s = _sub(sub, 'check', 'check a result.csv against the test images (format, names, labels, count)',
              '  cat12 check result.csv data/cat_12_test.zip', cmd_check)
     s.add_argument('result'); s.add_argument('test', help='test zip or folder')

@@ -32,7 +32,7 @@ def load_model(checkpoint, # a model.pth written by cat12
     try: ck = torch.load(path, map_location='cpu', weights_only=True)   # (the optimiser state, if any, stays off the GPU)
     except Exception as e:
         msg = str(e).split('\n')[0]
-        if 'weights_only' in str(e) or 'Unsupported global' in str(e):
+        if 'unsupported global' in str(e).lower():   # a pickle that would build other objects (or run code)
             raise Cat12Error(f"{path}: refused: the file holds objects other than tensors and plain data ({msg[:120]})") from None
         raise Cat12Error(f"{path}: cannot read checkpoint, truncated or not a checkpoint ({type(e).__name__}: {msg[:120]})") from None
     if not isinstance(ck, dict) or ck.get('format') != 'cat12' or not isinstance(ck.get('model'), dict):
@@ -112,15 +112,19 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
     tta = 'flip' if tta is True else tta
     if tta not in TTA_VIEWS: raise Cat12Error(f"tta={tta!r}: use False, 'flip' or 'crops'")
     meta = getattr(model, 'meta', {})
+    exported = hasattr(model, 'predict_uint8')   # an exported model (`cat12.deploy.OnnxModel`): uint8 in, probabilities out
+    if exported and img_size not in (None, meta['img_size']):
+        raise Cat12Error(f"img_size={img_size}: this exported model takes {meta['img_size']} px images only")
     img_size = img_size or meta.get('img_size', 224)
     short = resize_size(img_size)
-    n_out = model.fc.out_features if isinstance(getattr(model, 'fc', None), nn.Linear) else len(meta.get('classes', [])) or 12
+    n_out = (model.num_classes if exported else model.fc.out_features if isinstance(getattr(model, 'fc', None), nn.Linear)
+             else len(meta.get('classes', [])) or 12)
     if on_error != 'raise' and not (isinstance(on_error, (int, np.integer)) and 0 <= on_error < n_out):
         raise Cat12Error(f"on_error={on_error!r}: use 'raise' or a label from 0 to {n_out - 1}")
     items = list_images(images)
     if not items: raise Cat12Error(f"{images}: no images found")
-    device = next(model.parameters()).device
-    net = fuse_for_inference(model) if fuse else model.eval()
+    device = torch.device('cpu') if exported else next(model.parameters()).device
+    net = model if exported else fuse_for_inference(model) if fuse else model.eval()
     # the mean and std, scaled to 0-255 so that normalising works directly on the uint8 pixels
     mean = torch.tensor(meta.get('mean', IMAGENET_MEAN), device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(meta.get('std', IMAGENET_STD), device=device).view(1, 3, 1, 1) * 255
@@ -137,6 +141,7 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
             sq = torch.from_numpy(arr).to(device).permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: channels_last
             p = 0
             for v in _views(sq, img_size, tta):
+                if exported: p = p + net.predict_uint8(v); continue
                 x = v.to(torch.float32, memory_format=torch.channels_last).sub_(mean).div_(std)
                 p = p + net(x).float().softmax(1)
             probs.append((p / TTA_VIEWS[tta]).cpu()); bar.update(len(arr))
