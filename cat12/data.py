@@ -27,8 +27,8 @@ __all__ = ['TRAIN_ZIP', 'TEST_ZIP', 'LABELS', 'NUM_CLASSES', 'IMAGE_EXTS', 'IMAG
            'MAX_ASPECT', 'MANIFEST_COLUMNS', 'DataFiles', 'find_data', 'read_labels', 'ZipReport', 'scan_zip',
            'extract_zip', 'fit_square', 'in_notebook', 'LogBar', 'progress_bar', 'atomic_path', 'atomic_write',
            'split_train_val', 'find_duplicates', 'Prepared', 'prepare', 'load_prepared', 'CachedImages',
-           'SeededSampler', 'train_tfms', 'resize_size', 'eval_tfms', 'DataLoaders', 'get_dls', 'DataReport',
-           'inspect_data', 'FileImages', 'make_pets']
+           'SeededSampler', 'train_tfms', 'resize_size', 'eval_crop', 'eval_tfms', 'DataLoaders', 'get_dls',
+           'DataReport', 'inspect_data', 'FileImages', 'make_pets']
 
 # %% ../nbs/02_data.ipynb #d8a6d9b5
 TRAIN_ZIP, TEST_ZIP, LABELS = 'cat_12_train.zip', 'cat_12_test.zip', 'train_list.txt'
@@ -471,10 +471,9 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
 def _fingerprint(files: DataFiles) -> str:
     "A hash of the input files' paths, sizes and modification times: cheap to compute, and changed by any edit."
     h = hashlib.sha1()
-    for p in (files.train, files.labels, files.test):
-        for q in ([p] if p is None or p.is_file() else sorted(q for q in p.rglob('*') if q.is_file())):
-            st = q.stat() if q is not None else None
-            h.update(f'{q.resolve() if q else q}|{st.st_size if st else 0}|{st.st_mtime_ns if st else 0}\n'.encode())
+    for p in filter(None, (files.train, files.labels, files.test)):
+        for q in ([p] if p.is_file() else sorted(q for q in p.rglob('*') if q.is_file())):
+            st = q.stat(); h.update(f'{q.resolve()}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
     return h.hexdigest()[:16]
 
 def _prepared_with(work: Path, settings: dict) -> Prepared | None:
@@ -534,10 +533,13 @@ def resize_size(img_size: int) -> int:
     "The short side an image is resized to before its centre `img_size` square is cut: 1.14x (224 -> 256)."
     return round(img_size / 0.875)
 
+def eval_crop(img_size: int):
+    "Resize to 1.14x and cut the centre `img_size` square (uint8 stays uint8; works on one image or a batch)."
+    return v2.Compose([v2.Resize(resize_size(img_size), antialias=True), v2.CenterCrop(img_size)])
+
 def eval_tfms(img_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     "Resize to 1.14x and centre-crop, then float and normalise."
-    return v2.Compose([v2.Resize(resize_size(img_size), antialias=True), v2.CenterCrop(img_size),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    return v2.Compose([*eval_crop(img_size).transforms, v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 @dataclass
 class DataLoaders:

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torchvision.transforms import v2
 
 from .images import Cat12Error
-from .data import atomic_path, load_prepared, resize_size
+from .data import IMAGENET_MEAN, IMAGENET_STD, atomic_path, eval_crop, load_prepared
 from .predict import load_model
 
 # %% auto #0
@@ -39,13 +38,11 @@ class Deployable(nn.Module):
 # %% ../nbs/07b_deploy.ipynb #75e71bb2
 AGREEMENT_WARN = 0.95   # INT8 should give fp32's answer on at least this share of validation images
 
-def _views(prep, split: str, n: int, img_size: int) -> np.ndarray:
-    "Up to `n` images of `split`, spread evenly, as predict sees them: resized to 1.14x, centre crop, uint8 N x 3 x S x S."
+def _sample_images(prep, split: str, n: int, img_size: int) -> np.ndarray:
+    "Up to `n` cached images of `split`, spread evenly, as the model sees them (`eval_crop`): uint8 N x 3 x S x S."
     x, _ = prep.arrays(split)
     idx = np.unique(np.linspace(0, len(x) - 1, min(n, len(x))).round().astype(int)) if len(x) else np.zeros(0, int)
-    t = torch.from_numpy(np.asarray(x[idx])).permute(0, 3, 1, 2)
-    t = v2.functional.center_crop(v2.functional.resize(t, [resize_size(img_size)] * 2, antialias=True), [img_size] * 2)
-    return np.ascontiguousarray(t.numpy())
+    return np.ascontiguousarray(eval_crop(img_size)(torch.from_numpy(np.asarray(x[idx])).permute(0, 3, 1, 2)).numpy())
 
 def _save(model_proto, path: Path, meta: dict):
     "Add the cat12 metadata, check the model, write it atomically."
@@ -75,7 +72,7 @@ def export_onnx(checkpoint, # a model.pth written by cat12
         if len(prep.classes) != model.fc.out_features:
             raise Cat12Error(f"{work}: {len(prep.classes)} classes, but the model has {model.fc.out_features} outputs")
     meta = dict(format='cat12-onnx', classes=list(m.get('classes') or range(model.fc.out_features)), img_size=size,
-                mean=list(m.get('mean', (0.485, 0.456, 0.406))), std=list(m.get('std', (0.229, 0.224, 0.225))),
+                mean=list(m.get('mean', IMAGENET_MEAN)), std=list(m.get('std', IMAGENET_STD)),
                 arch=m.get('arch', 'resnet50'), strategy=m.get('strategy'), int8=False, checkpoint=Path(checkpoint).name,
                 versions=dict(m.get('versions') or {}, onnx=onnx.__version__, onnxruntime=onnxruntime.__version__))
     net = Deployable(model, meta['mean'], meta['std']).eval()
@@ -91,7 +88,7 @@ def export_onnx(checkpoint, # a model.pth written by cat12
             from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                                   quantize_static)
             from onnxruntime.quantization.shape_inference import quant_pre_process
-            cal = _views(prep, 'train', calib, size)
+            cal = _sample_images(prep, 'train', calib, size)
             class Reader(CalibrationDataReader):
                 def __init__(self): self.it = iter(cal[i:i + 16] for i in range(0, len(cal), 16))
                 def get_next(self): b = next(self.it, None); return None if b is None else {'image': b}
@@ -103,7 +100,7 @@ def export_onnx(checkpoint, # a model.pth written by cat12
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                             op_types_to_quantize=['Conv', 'Gemm', 'MatMul', 'Add', 'Relu', 'MaxPool', 'ReduceMean', 'GlobalAveragePool'])
             _save(onnx.load(str(q)), out, dict(meta, int8=True, calib_images=len(cal)))
-            val = _views(prep, 'val', check, size)
+            val = _sample_images(prep, 'val', check, size)
             a = onnxruntime.InferenceSession(str(fp32), providers=['CPUExecutionProvider']).run(None, {'image': val})[0]
             b = OnnxModel(out).run(val)
             res.update(calib=len(cal), checked=len(val), agreement=float((a.argmax(1) == b.argmax(1)).mean()) if len(val) else float('nan'))

@@ -209,10 +209,11 @@ def barrier():
 def run_on_main(fn, *args,
                 local: bool = False, # call it in each machine's first process instead (LOCAL_RANK 0): for folders that are not shared
                 **kwargs):
-    "Call `fn` in rank 0 only, while the others wait; if it fails, every process raises. Returns its result on rank 0."
+    "Call `fn` in rank 0 only (alone: no collectives inside), while the others wait; if it fails, every process raises. Returns its result on rank 0."
     res, err = None, None
     if (dist_info()[1] == 0 if local and _distributed() else is_main()):
-        try: res = fn(*args, **kwargs)
+        try:
+            with _alone(): res = fn(*args, **kwargs)
         except BaseException as e: err = e
     failed = _all_sum(float(err is not None))[0]      # a collective: also the barrier
     if err is not None: raise err
@@ -226,8 +227,7 @@ def shared_folder(folder) -> bool:
     dist.broadcast_object_list(token, 0)
     probe = folder/f'.cat12-shared-{token[0]}'
     if is_main(): folder.mkdir(parents=True, exist_ok=True); probe.write_text(token[0])
-    missing = _all_sum(float(not (probe.is_file() and probe.read_text() == token[0])))[0]   # (also the barrier)
-    barrier()
+    missing = _all_sum(float(not (probe.is_file() and probe.read_text() == token[0])))[0]   # every rank has looked (a barrier)
     if is_main(): probe.unlink()
     return missing == 0
 
@@ -245,9 +245,7 @@ def _distributed_loaders(dls, seed: int):
 def _share_from_main(model: nn.Module, fn):
     "Run `fn()` in rank 0 alone while the others wait, then give every rank rank 0's weights and result (just `fn()` when not distributed)."
     if not _distributed(): return fn()
-    def alone():
-        with _alone(): return fn()
-    res = [run_on_main(alone)]
+    res = [run_on_main(fn)]
     for t in model.state_dict().values(): dist.broadcast(t, 0)   # in place: the state dict shares the parameters' storage
     dist.broadcast_object_list(res, 0)
     return res[0]

@@ -10,12 +10,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
+from torch.utils.data import DataLoader
 
 from .images import Cat12Error
-from .data import atomic_write, load_prepared
+from .data import IMAGENET_MEAN, IMAGENET_STD, CachedImages, atomic_write, eval_tfms, load_prepared
 from .learner import lr_curve
-from .predict import load_model, predict, read_submission, score
-from .viz import (class_accuracy, image_paths, plot_class_accuracy, plot_class_counts, plot_confusion_matrix,
+from .predict import load_model, read_submission, score
+from .viz import (class_accuracy, plot_class_accuracy, plot_class_counts, plot_confusion_matrix,
                        plot_history, plot_lr_schedule, plot_mode_census, plot_top_losses)
 
 # %% auto #0
@@ -45,7 +47,7 @@ def run_report(run, # a run folder: model.pth and history.csv (as `fit(out=...)`
                timings: dict | None = None, # seconds per step, shown as a table
                out=None, # where to write (default: run/report.html)
                k: int = 9, # how many of the highest-loss validation images to show
-               progress: bool = False) -> Path:
+              ) -> Path:
     "Write one self-contained HTML page about a run (figures embedded as PNG); returns its path."
     t0, run = time.time(), Path(run)
     if not (run/'model.pth').is_file(): raise Cat12Error(f"{run}: no model.pth: not a finished run folder")
@@ -58,7 +60,6 @@ def run_report(run, # a run folder: model.pth and history.csv (as `fit(out=...)`
     summary.update({'strategy': meta.get('strategy', '?'), 'starting weights': (meta.get('weights') or {}).get('source', 'random') if meta.get('pretrained') else 'random',
                     'input size': f"{meta.get('img_size', '?')} px", 'classes': len(classes)})
     if (run/'result.csv').is_file(): summary['result.csv'] = f"{len(read_submission(run/'result.csv'))} lines"
-    parts.append('<h2>Result</h2>' + _table(summary))
     # the data
     ok = m[m.split.isin(['train', 'val']) & (m.status == 'ok')]
     parts.append('<h2>Data</h2>' + fig_html(plot_class_counts(ok.label, classes), 'images per class')
@@ -74,22 +75,25 @@ def run_report(run, # a run folder: model.pth and history.csv (as `fit(out=...)`
                                                                                   meta.get('warmup', 0.25))}, steps), 'learning rate per step')
     parts.append('<h2>Training</h2>' + figs + (_table(hist) if len(hist) else ''))
     # the errors, on the validation images
-    val = m[(m.split == 'val') & (m.status == 'ok')]
-    if len(val):
-        paths = image_paths(val, prep.work)
-        preds = predict(model, list(paths), progress=progress).set_index('name').loc[list(val.name)]
-        probs, targets = preds[[f'p{i}' for i in range(len(classes))]].to_numpy(), val.label.to_numpy()
+    xv, targets = prep.arrays('val')   # the decoded squares of the work folder: nothing is decoded again
+    if len(xv):
+        tfm = eval_tfms(int(meta.get('img_size', 224)), meta.get('mean', IMAGENET_MEAN), meta.get('std', IMAGENET_STD))
+        with torch.inference_mode():       # as fit evaluated: so the accuracy is the best epoch's valid_acc
+            probs = torch.cat([model(xb).softmax(1) for xb, _ in DataLoader(CachedImages(xv, targets, tfm), 64)]).numpy()
+        preds = probs.argmax(1)
+        summary['valid accuracy of model.pth'] = f'{(preds == targets).mean():.4f} ({len(xv)} images)'
         parts.append('<h2>Errors (validation images)</h2>'
-                     + fig_html(plot_confusion_matrix(targets, preds.label.to_numpy(), classes), 'confusion matrix')
-                     + fig_html(plot_class_accuracy(targets, preds.label.to_numpy(), classes), 'accuracy per class')
-                     + fig_html(plot_top_losses(list(paths), probs, targets, classes, k=min(k, len(val))), 'highest losses')
-                     + _table(class_accuracy(targets, preds.label.to_numpy(), classes)))
+                     + fig_html(plot_confusion_matrix(targets, preds, classes), 'confusion matrix')
+                     + fig_html(plot_class_accuracy(targets, preds, classes), 'accuracy per class')
+                     + fig_html(plot_top_losses(np.asarray(xv), probs, targets, classes, k=min(k, len(xv))), 'highest losses')
+                     + _table(class_accuracy(targets, preds, classes)))
     # settings, versions, times
     info = {k: v for k, v in (settings or {}).items() if v is not None and not callable(v)}
     parts.append('<h2>Settings</h2>' + (_table({k: str(v) for k, v in info.items()}) if info else '<p>(none given)</p>')
                  + '<h2>Versions</h2>' + _table({k: str(v) for k, v in (meta.get('versions') or {}).items()})
                  + '<h2>Time of each step</h2>' + _table({**{k: f'{v:.1f} s' for k, v in (timings or {}).items()},
                                                           'this report': f'{time.time() - t0:.1f} s'}))
+    parts.insert(0, '<h2>Result</h2>' + _table(summary))   # (last: the validation accuracy is known only now)
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>cat12 run: {html.escape(run.name)}</title>'
             f'<style>{CSS}</style></head><body><h1>cat12 run: {html.escape(str(run))}</h1>'
             f'<p>written {time.strftime("%Y-%m-%d %H:%M")}</p>' + ''.join(parts) + '</body></html>')
