@@ -43,16 +43,19 @@ class DataFiles:
     test: Path | None
     labels: Path
 
-def find_data(data) -> DataFiles:
+def find_data(data, # the dataset folder
+              labels=None, # a label file to use instead of DATA/train_list.txt (e.g. one written by `cat12 audit --write-clean`)
+             ) -> DataFiles:
     "Locate the train images, test images and `train_list.txt` in the folder `data`."
     data = Path(data)
     if not data.is_dir(): raise Cat12Error(f"{data}: no such folder (expected {TRAIN_ZIP}, {TEST_ZIP} and {LABELS})")
     def pick(stem):
         for p in (data/f'{stem}.zip', data/stem):
             if p.exists(): return p
-    train, test, labels = pick('cat_12_train'), pick('cat_12_test'), data/LABELS
+    train, test, labels = pick('cat_12_train'), pick('cat_12_test'), Path(labels) if labels else data/LABELS
     if train is None: raise Cat12Error(f"{data}: found neither {TRAIN_ZIP} nor a cat_12_train/ folder")
-    if not labels.is_file(): raise Cat12Error(f"{data}: {LABELS} is missing; it holds the training labels")
+    if not labels.is_file(): raise Cat12Error(f"{labels}: the label file is missing" if labels.parent != data else
+                                              f"{data}: {LABELS} is missing; it holds the training labels")
     return DataFiles(train, test, labels)
 
 # %% ../nbs/02_data.ipynb #c2e4dd61
@@ -438,9 +441,10 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
             progress: bool = True, # show progress bars
             workers: int | None = None, # decoding processes (default: up to 2)
             reuse: bool = False, # if `work` was prepared from the same files (names, sizes, times) and settings, use it as it is
+            labels=None, # a label file to use instead of DATA/train_list.txt (e.g. one written by `cat12 audit --write-clean`)
            ) -> Prepared:
     "Extract, check and decode every image once; build class folders, a split, a cache and a manifest in `work`."
-    files, work = find_data(data), Path(work)
+    files, work = find_data(data, labels), Path(work)
     settings = dict(cache_size=cache_size, valid_pct=valid_pct, seed=seed, num_classes=num_classes, inputs=_fingerprint(files))
     if reuse and (old := _prepared_with(work, settings)): return old
     if work.resolve() == Path(data).resolve() or Path(data).resolve() in work.resolve().parents \

@@ -27,8 +27,8 @@ __all__ = ['HISTORY_COLUMNS', 'RESUME_STATE', 'STRATEGIES', 'CPU_BENCH', 'DEFAUL
            'gpu_amp_dtype', 'autocast_dtype', 'tune_malloc', 'cpu_count', 'loader_workers', 'set_seed', 'rng_state',
            'set_rng_state', 'versions', 'save_checkpoint', 'load_checkpoint', 'make_scheduler', 'lr_curve', 'dist_info',
            'init_distributed', 'is_main', 'barrier', 'run_on_main', 'shared_folder', 'evaluate', 'progress_iter',
-           'train_loop', 'cache_key', 'cached_activations', 'is_resnet', 'estimate_seconds', 'choose_strategy', 'fit',
-           'fine_tune', 'lr_find', 'plot_lr_find']
+           'train_loop', 'cache_key', 'cached_activations', 'is_resnet', 'bench_row', 'estimate_seconds',
+           'choose_strategy', 'choose_img_size', 'fit', 'fine_tune', 'lr_find', 'plot_lr_find']
 
 # %% ../nbs/05_learner.ipynb #a069744d
 def default_device() -> torch.device:
@@ -275,10 +275,10 @@ def evaluate(model: nn.Module, dl, device=None, amp: torch.dtype | None = None) 
     "Mean cross-entropy loss and accuracy of `model` over the loader `dl`."
     device = device or next(model.parameters()).device
     model.eval(); tot_loss, correct, n = 0.0, 0, 0
-    with torch.inference_mode(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        for xb, yb in dl:
+    with torch.inference_mode():
+        for xb, yb in dl:   # batches are put together outside autocast: a CPU's bf16 autocast refuses to stack fp16 ones
             xb, yb = _to_device(xb, device, True), yb.to(device, non_blocking=True)
-            out = model(xb).float()
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None): out = model(xb).float()
             tot_loss += F.cross_entropy(out, yb, reduction='sum').item()
             correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
     tot_loss, correct, n = _all_sum(tot_loss, correct, n)   # over all processes, when distributed
@@ -470,15 +470,16 @@ def is_resnet(model: nn.Module) -> bool:
     "Does `model` have torchvision's ResNet layout, which the cached strategies need?"
     return all(hasattr(model, a) for a in ('conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool', 'fc'))
 
-# Measured by bench/transfer.py on the full generated sample (1944 training images, 64 px, 3 epochs), from `cat12 pretrain`'s
+# Measured by bench/transfer.py on the full generated sample (1944 training images, 3 epochs), from `cat12 pretrain`'s
 # weights, on a 2-core CPU (bench/transfer_results.md): test accuracy and wall seconds (setup: caching and warm-up; per
-# epoch; 'features' trains 10 head epochs), medians of 3 seeds.
-# `probe_s` is `_probe_seconds()` on that machine, so that times can be rescaled to this one.
-CPU_BENCH = dict(images=1944, img_size=64, probe_s=0.168, strategies={
-    'features': dict(test_acc=0.554, setup_s=19.9, epoch_s=0.12),
-    'partial': dict(test_acc=0.417, setup_s=34.9, epoch_s=20.2),   # with its head warm-up; a later run, rescaled by its probe (0.131 s)
-    'finetune': dict(test_acc=0.700, setup_s=17.1, epoch_s=72.83),
-    'full': dict(test_acc=0.829, setup_s=0.0, epoch_s=67.84),
+# epoch; 'features' trains 10 head epochs), medians of 3 seeds, for each input size measured (224 px: the fastest two only).
+# `probe_s` is `_probe_seconds(64)` on that machine, so that times can be rescaled to this one.
+CPU_BENCH = dict(images=1944, probe_s=0.076, sizes={
+    64: {'features': dict(test_acc=0.604, setup_s=4.5, epoch_s=0.07), 'partial': dict(test_acc=0.629, setup_s=5.2, epoch_s=7.37),
+         'finetune': dict(test_acc=0.667, setup_s=4.0, epoch_s=21.31), 'full': dict(test_acc=0.838, setup_s=0.1, epoch_s=18.1)},
+    128: {'features': dict(test_acc=0.579, setup_s=13.3, epoch_s=0.07), 'partial': dict(test_acc=0.783, setup_s=16.6, epoch_s=10.26),
+          'finetune': dict(test_acc=0.808, setup_s=12.6, epoch_s=45.73), 'full': dict(test_acc=0.925, setup_s=0.1, epoch_s=40.18)},
+    224: {'features': dict(test_acc=0.567, setup_s=32.3, epoch_s=0.04), 'partial': dict(test_acc=0.833, setup_s=46.7, epoch_s=18.26)},
 })
 
 def _probe_seconds(img_size: int = 64, reps: int = 5) -> float:
@@ -492,12 +493,21 @@ def _probe_seconds(img_size: int = 64, reps: int = 5) -> float:
         for _ in range(reps + 2): t = time.perf_counter(); net(x); ts.append(time.perf_counter() - t)
     return min(ts[2:])
 
+def bench_row(strategy: str, img_size: int) -> tuple[int, dict]:
+    "The measured size nearest to `img_size` (by ratio) that has `strategy`, and its row of `CPU_BENCH`."
+    size = min((s for s, rows in CPU_BENCH['sizes'].items() if strategy in rows), key=lambda s: abs(math.log(s / img_size)))
+    return size, CPU_BENCH['sizes'][size][strategy]
+
 def estimate_seconds(strategy: str, n_images: int, img_size: int, epochs: int, probe_s: float | None = None) -> float:
-    "The wall time `strategy` should take here, from `CPU_BENCH` scaled by images, pixels and this machine's probe."
-    r, b = CPU_BENCH['strategies'][strategy], CPU_BENCH
-    speed = (probe_s if probe_s is not None else _probe_seconds(b['img_size'])) / b['probe_s']
-    work = n_images / b['images'] * (img_size / b['img_size']) ** 2
+    "The wall time `strategy` should take here, from `CPU_BENCH` at the nearest measured size, scaled by images, pixels and this machine's probe."
+    size, r = bench_row(strategy, img_size)
+    speed = (probe_s if probe_s is not None else _probe_seconds(64)) / CPU_BENCH['probe_s']
+    work = n_images / CPU_BENCH['images'] * (img_size / size) ** 2
     return (r['setup_s'] + r['epoch_s'] * (max(epochs, 10) if strategy == 'features' else epochs)) * work * speed
+
+def _cpu_strategies(imagenet: bool) -> list:
+    "The strategies `auto` may pick on a CPU: with ImageNet weights, the published recipes only (no one-rate 'full')."
+    return [s for s in ('features', 'partial', 'finetune', 'full') if not (imagenet and s == 'full')]
 
 def choose_strategy(model: nn.Module, dls, device=None, epochs: int = 4,
                     budget: float = 240, # seconds of CPU time the training may take
@@ -510,12 +520,11 @@ def choose_strategy(model: nn.Module, dls, device=None, epochs: int = 4,
         return 'full', 'random weights: the whole network must learn (cached features of an untrained network are noise)'
     if device.type in ('cuda', 'mps'):
         return 'finetune', f'pretrained weights on {device.type}: head warm-up, then everything with discriminative learning rates'
-    n, size = len(dls.train.dataset), getattr(dls, 'img_size', None) or CPU_BENCH['img_size']
-    probe_s = _probe_seconds(CPU_BENCH['img_size']) if probe_s is None else probe_s
-    cands = [s for s in CPU_BENCH['strategies']   # ImageNet weights: keep the published recipes (no one-rate 'full')
-             if not (s == 'full' and str(getattr(model, 'weights_info', {}).get('source', '')).startswith('ImageNet'))]
+    n, size = len(dls.train.dataset), getattr(dls, 'img_size', None) or 64
+    probe_s = _probe_seconds(64) if probe_s is None else probe_s
+    cands = _cpu_strategies(str(getattr(model, 'weights_info', {}).get('source', '')).startswith('ImageNet'))
     est = {s: estimate_seconds(s, n, size, epochs, probe_s) for s in cands}
-    acc = {s: CPU_BENCH['strategies'][s]['test_acc'] for s in cands}
+    acc = {s: bench_row(s, size)[1]['test_acc'] for s in cands}
     fits = [s for s in est if est[s] <= budget] or [min(est, key=est.get)]
     best = max(fits, key=acc.get)
     table = ', '.join(f'{s} {acc[s]:.2f} in ~{est[s]:.0f} s' for s in est)
@@ -523,13 +532,32 @@ def choose_strategy(model: nn.Module, dls, device=None, epochs: int = 4,
                   f'budget for {n} images at {size} px x {epochs} epochs ({table})')
 
 
+def choose_img_size(pretrained: bool, # does the run start from pretrained weights?
+                    imagenet: bool, # ... and are they ImageNet's?
+                    device, n_images: int, # training images
+                    epochs: int = 3, budget: float = 240, # seconds the training may take
+                    probe_s: float | None = None, # this machine's `_probe_seconds(64)` (default: measure it now)
+                   ) -> tuple[int, str]:
+    "The input size `cat12 run` uses when none is given, with the reason: 64 px, or on a CPU from pretrained weights the size whose best strategy fits the budget."
+    device = torch.device(device) if device else default_device()
+    if not pretrained: return 64, 'random weights: 64 px (the measured default)'
+    if device.type != 'cpu' or _distributed(): return 64, f'pretrained weights on {device.type}: 64 px (give --img-size 224 for real photos)'
+    probe_s = _probe_seconds(64) if probe_s is None else probe_s
+    fits = [(r['test_acc'], size, s) for size, rows in CPU_BENCH['sizes'].items() for s, r in rows.items()
+            if s in _cpu_strategies(imagenet) and estimate_seconds(s, n_images, size, epochs, probe_s) <= budget]
+    if not fits: return 64, f'pretrained weights on a CPU: nothing measured fits the {budget:.0f} s budget; 64 px'
+    acc, size, s = max(fits)
+    return size, (f'pretrained weights on a CPU: {s} at {size} px is the most accurate row of bench/transfer.py that fits '
+                  f'the {budget:.0f} s budget here (test accuracy {acc:.3f} there)')
+
 # %% ../nbs/05_learner.ipynb #213397ec
 # What `fit` uses when lr, epochs or warmup are not given: from random weights, and from pretrained ones.
 # From random weights: the recipe measured since the first release (4 epochs at 64 px: test accuracy about 0.6 here).
-# From pretrained ones: a lower rate and a shorter warm-up, as fastai and timm advise for fine-tuning, and 3 epochs,
-# the most that the best strategy of bench/transfer.py ('full', 68 s per epoch at 64 px) fits in 4 minutes here.
+# From pretrained ones: a lower rate and a shorter warm-up, as fastai and timm advise for fine-tuning, and 5 epochs:
+# bench/transfer.py's best row is 'full' at 128 px (40 s per epoch on its machine), and `cat12 run --weights` with
+# 5 such epochs took 200-216 s end to end and scored 0.950-0.975 on the sample's test set (seeds 0-2; 3 epochs: 0.858-0.929).
 DEFAULTS = {'random': dict(lr=2e-3, epochs=4, warmup=0.25),
-            'pretrained': dict(lr=1e-3, epochs=3, warmup=0.1)}
+            'pretrained': dict(lr=1e-3, epochs=5, warmup=0.1)}
 
 def fit(model: nn.Module, # the model to train (changed in place); a torchvision-style ResNet for the cached strategies
         dls, # anything with .train and .valid loaders (and optionally .classes, .img_size, .mean, .std)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_report.ipynb #11155e5d
 from __future__ import annotations
-import base64, html, io, time
+import base64, html, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,7 +18,7 @@ from .data import IMAGENET_MEAN, IMAGENET_STD, CachedImages, atomic_write, eval_
 from .learner import lr_curve
 from .predict import load_model, read_submission, score
 from .viz import (class_accuracy, plot_class_accuracy, plot_class_counts, plot_confusion_matrix,
-                       plot_history, plot_lr_schedule, plot_mode_census, plot_top_losses)
+                       fig_png, plot_history, plot_lr_schedule, plot_mode_census, plot_top_losses)
 
 # %% auto #0
 __all__ = ['CSS', 'fig_html', 'run_report']
@@ -26,8 +26,7 @@ __all__ = ['CSS', 'fig_html', 'run_report']
 # %% ../nbs/07a_report.ipynb #64a8b139
 def fig_html(fig: plt.Figure, alt: str, dpi: int = 80) -> str:
     "An <img> tag holding `fig` as a PNG (base64 `data:` URL); the figure is closed."
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(fig_png(fig, dpi)).decode()}">'
 
 # %% ../nbs/07a_report.ipynb #4ec1b749
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}
@@ -85,7 +84,8 @@ def run_report(run, # a run folder: model.pth and history.csv (as `fit(out=...)`
         parts.append('<h2>Errors (validation images)</h2>'
                      + fig_html(plot_confusion_matrix(targets, preds, classes), 'confusion matrix')
                      + fig_html(plot_class_accuracy(targets, preds, classes), 'accuracy per class')
-                     + fig_html(plot_top_losses(np.asarray(xv), probs, targets, classes, k=min(k, len(xv))), 'highest losses')
+                     + fig_html(plot_top_losses(np.asarray(xv), probs, targets, classes, k=min(k, len(xv)),   # with where the model looked
+                                                 model=model if hasattr(model, 'layer4') else None), 'highest losses, with Grad-CAM')
                      + _table(class_accuracy(targets, preds, classes)))
     # settings, versions, times
     info = {k: v for k, v in (settings or {}).items() if v is not None and not callable(v)}

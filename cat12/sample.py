@@ -467,6 +467,13 @@ def render_all(items: list, workers: int | None = None) -> list:
 # %% ../nbs/00_sample.ipynb #70d48be0
 SAMPLE_FILES = ('cat_12_train.zip', 'train_list.txt', 'cat_12_test.zip', 'test_labels.csv')
 
+def _flip_labels(items: list, share: float, seed: int, k: int) -> dict:
+    "For `share` of the training items, drawn from `seed`: another of the `k` breeds, at random (name -> the wrong label)."
+    train = [it for it in items if it.split == 'train']
+    rng = np.random.default_rng([seed, 7])   # its own stream: the images and the other labels stay as they are
+    picked = rng.choice(len(train), round(share * len(train)), replace=False)
+    return {train[i].name: int((train[i].label + rng.integers(1, k)) % k) for i in sorted(picked)}
+
 def make_sample(dest: str | Path,  # folder to write into (created if needed); other files in it are left alone
                 preset: str = 'full',  # 'full' (2160 + 240 images, 300-800 px) or 'small' (96 + 24, 100-160 px)
                 seed: int = 0,  # the same seed writes byte-identical files
@@ -475,10 +482,13 @@ def make_sample(dest: str | Path,  # folder to write into (created if needed); o
                 sizes: tuple | None = None,  # override the preset's (min, max) longer side in pixels
                 workers: int | None = None,  # processes for drawing (default: one per CPU, at most 8)
                 task: str = 'cat12',  # whose breeds: 'cat12', or 'source' for the pretraining task (labels 0 to 63)
+                label_noise: float = 0.0,  # share of training labels to replace by another breed (listed in flipped_labels.csv)
                ) -> Path:  # `dest`
     "Write a synthetic Cat-12 sample: the two zips, `train_list.txt` and the test answer key `test_labels.csv`."
     dest = Path(dest)
+    if not 0 <= label_noise < 1: raise ValueError(f'label_noise={label_noise}: use a share from 0 to below 1')
     items = plan_sample(preset, seed, train_per_class, test_per_class, sizes, task)
+    wrong = _flip_labels(items, label_noise, seed, len(_task(task)))
     dest.mkdir(parents=True, exist_ok=True)
     by_name = sorted(items, key=lambda it: (it.split, it.name))
     blobs = render_all(by_name, workers)
@@ -487,7 +497,12 @@ def make_sample(dest: str | Path,  # folder to write into (created if needed); o
             for it, data in zip(by_name, blobs):
                 if it.split == split: z.writestr(_zip_info(it.member), data)
     with _atomic(dest / 'train_list.txt') as f:
-        f.write(''.join(f'{it.member}\t{it.label}\n' for it in items if it.split == 'train').encode())
+        f.write(''.join(f'{it.member}\t{wrong.get(it.name, it.label)}\n' for it in items if it.split == 'train').encode())
     with _atomic(dest / 'test_labels.csv') as f:
         f.write(''.join(f'{it.name},{it.label}\n' for it in by_name if it.split == 'test').encode())
+    flipped = dest / 'flipped_labels.csv'   # which labels are wrong: only with label_noise, so a clean sample has none
+    if wrong:
+        with _atomic(flipped) as f:
+            f.write(('name,true,given\n' + ''.join(f'{it.name},{it.label},{wrong[it.name]}\n' for it in items if it.name in wrong)).encode())
+    elif flipped.is_file(): flipped.unlink()   # it described the train_list.txt just replaced
     return dest

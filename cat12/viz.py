@@ -19,10 +19,10 @@ from .data import IMAGENET_MEAN, IMAGENET_STD, in_notebook, eval_tfms, fit_squar
 
 # %% auto #0
 __all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes', 'to_image',
-           'show_batch', 'plot_history', 'LivePlot', 'plot_lr_schedule', 'plot_runs', 'show_filters',
-           'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy', 'top_losses',
-           'plot_top_losses', 'show_predictions', 'image_paths', 'DatasetBrowser', 'model_predict_fn', 'top_k',
-           'UploadPredict']
+           'image_grid', 'fig_png', 'show_batch', 'plot_history', 'LivePlot', 'plot_lr_schedule', 'plot_runs',
+           'show_filters', 'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy',
+           'top_losses', 'plot_top_losses', 'show_predictions', 'class_activation_map', 'grad_cam', 'show_heatmap',
+           'plot_heatmaps', 'model_view', 'image_paths', 'DatasetBrowser', 'model_predict_fn', 'top_k', 'UploadPredict']
 
 # %% ../nbs/03_viz.ipynb #1ddd86d0
 DPI = 60  # small figures keep notebooks light
@@ -109,7 +109,7 @@ def to_image(x, # a path or bytes, an H x W x 3 uint8 array, or a C x H x W tens
         return x.permute(1, 2, 0).numpy()
     return np.asarray(x)
 
-def _grid(n: int, ncols: int, size: float):
+def image_grid(n: int, ncols: int, size: float):
     "A figure with `n` image axes (ticks off) in rows of `ncols`; spare axes hidden."
     ncols = max(1, min(ncols, n)); nrows = max(1, -(-n // ncols))
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), dpi=DPI, squeeze=False)
@@ -118,13 +118,18 @@ def _grid(n: int, ncols: int, size: float):
     for ax in axs[n:]: fig.delaxes(ax)
     return fig, axs[:n]
 
+def fig_png(fig: plt.Figure, dpi: int = 80) -> bytes:
+    "`fig` as PNG bytes; the figure is closed."
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
+    return buf.getvalue()
+
 def show_batch(xb: torch.Tensor, # a batch, B x 3 x H x W, normalised
                yb=None, # the labels, to show as titles
                classes: list | None = None, # class names, indexed by label
                mean=IMAGENET_MEAN, std=IMAGENET_STD, # the normalisation of the batch
                n: int = 16, ncols: int = 8, size: float = 1.0) -> plt.Figure:
     "The first `n` images of a batch, denormalised, with their labels."
-    n = min(n, len(xb)); fig, axs = _grid(n, ncols, size)
+    n = min(n, len(xb)); fig, axs = image_grid(n, ncols, size)
     for i, ax in enumerate(axs):
         ax.imshow(to_image(xb[i], mean, std))
         if yb is not None: ax.set_title(str(classes[int(yb[i])] if classes else int(yb[i])), fontsize=8)
@@ -193,7 +198,7 @@ def show_filters(weight: torch.Tensor, # out_channels x 3 x k x k: a first convo
     w = weight.detach().float().cpu()[:n]
     lo, hi = w.amin((1, 2, 3), keepdim=True), w.amax((1, 2, 3), keepdim=True)
     w = ((w - lo) / (hi - lo).clamp_min(1e-8)).permute(0, 2, 3, 1).numpy()
-    fig, axs = _grid(len(w), ncols, size)
+    fig, axs = image_grid(len(w), ncols, size)
     for ax, f in zip(axs, w): ax.imshow(f, interpolation='nearest')
     if title: fig.suptitle(title, fontsize=9)
     return fig
@@ -252,12 +257,20 @@ def top_losses(probs, # N x C class probabilities
 def plot_top_losses(images, # one image per row of `probs`: paths, bytes, uint8 arrays or a normalised tensor batch
                     probs, targets, # N x C probabilities and N true labels
                     classes: list, k: int = 9, ncols: int = 3, size: float = 1.6,
-                    mean=IMAGENET_MEAN, std=IMAGENET_STD) -> plt.Figure:
-    "The images with the highest loss, titled predicted / actual / probability of the prediction / loss."
+                    mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                    model: torch.nn.Module | None = None, # if given: show what it saw (the validation crop) with the Grad-CAM of its prediction
+                    meta: dict | None = None, # the model's img_size, mean, std (default: `model.meta`)
+                   ) -> plt.Figure:
+    "The images with the highest loss, titled predicted / actual / probability of the prediction / loss; with a model, its class maps over them."
     top = top_losses(probs, targets, k)
-    fig, axs = _grid(len(top), ncols, size)
-    for ax, r in zip(axs, top.itertuples()):
-        ax.imshow(to_image(images[r.idx], mean, std))
+    fig, axs = image_grid(len(top), ncols, size)
+    if model is not None:
+        meta = meta or getattr(model, 'meta', {}); mean, std = meta.get('mean', mean), meta.get('std', std)
+        xs = model_view(model, [images[i] for i in top.idx], meta)
+        maps, _ = grad_cam(model, xs.to(next(model.parameters()).device), top.predicted.to_numpy())
+    for j, (ax, r) in enumerate(zip(axs, top.itertuples())):
+        if model is not None: show_heatmap(xs[j], maps[j], ax, mean=mean, std=std)
+        else: ax.imshow(to_image(images[r.idx], mean, std))
         ax.set_title(f'{classes[r.predicted]} / {classes[r.actual]}\n{r.prob:.2f} / {r.loss:.2f}', fontsize=8,
                      color='tab:green' if r.predicted == r.actual else 'tab:red')
     fig.suptitle('predicted / actual, probability / loss', fontsize=9)
@@ -271,7 +284,7 @@ def show_predictions(images, # paths, bytes, uint8 arrays or a normalised tensor
                      mean=IMAGENET_MEAN, std=IMAGENET_STD) -> plt.Figure:
     "The first `n` images with the predicted class and its probability drawn over them (green right, red wrong)."
     probs = np.asarray(probs); n = min(n, len(probs))
-    fig, axs = _grid(n, ncols, size)
+    fig, axs = image_grid(n, ncols, size)
     for i, ax in enumerate(axs):
         ax.imshow(to_image(images[i], mean, std))
         p = int(probs[i].argmax())
@@ -280,6 +293,98 @@ def show_predictions(images, # paths, bytes, uint8 arrays or a normalised tensor
                 color='white', bbox=dict(facecolor=colour, alpha=0.75, pad=1, edgecolor='none'))
     fig.tight_layout()
     return fig
+
+# %% ../nbs/03_viz.ipynb #6357aa75
+def _stage(model: torch.nn.Module, layer=None) -> torch.nn.Module:
+    "The module whose output the maps are made from: `layer` itself, its name in `model`, or ResNet's last stage, `layer4`."
+    if isinstance(layer, torch.nn.Module): return layer
+    mod = dict(model.named_modules()).get(layer or 'layer4')
+    if mod is None: raise Cat12Error(f"class maps: {type(model).__name__} has no module {layer or 'layer4'!r}; "
+                                     "pass layer= (the last convolutional stage, whose output is pooled into the head)")
+    return mod
+
+def _normalise(maps: torch.Tensor) -> torch.Tensor:
+    "Each map scaled to [0, 1] by its own range (a flat map becomes zeros)."
+    lo, hi = maps.amin((1, 2), keepdim=True), maps.amax((1, 2), keepdim=True)
+    return torch.where(hi > lo, (maps - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(maps))
+
+def _with_stage(model, x, layer, grad: bool):
+    "The logits of `model` on `x` and the output of `layer`, in eval mode (the model's mode is restored)."
+    store, was = {}, model.training
+    h = _stage(model, layer).register_forward_hook(lambda m, i, o: store.setdefault('a', o))
+    model.eval()
+    try:
+        with torch.enable_grad() if grad else torch.no_grad():
+            logits = model(x.requires_grad_(True) if grad else x)
+    finally: h.remove(); model.train(was)
+    return store['a'], logits
+
+def _classes(cls, logits: torch.Tensor) -> torch.Tensor:
+    "One class per image: the given ones (an int for all, or one each), else the predicted ones."
+    if cls is None: return logits.argmax(1)
+    return torch.as_tensor(cls, device=logits.device).long().expand(len(logits)).clone()
+
+def class_activation_map(model: torch.nn.Module, # a CNN ending in global average pooling and one linear layer, as ResNet
+                         x: torch.Tensor, # B x 3 x H x W, normalised as the model expects
+                         cls=None, # the class to explain: an int, one per image, or None for the predicted class
+                         layer=None, # the last stage (default: `model.layer4`)
+                         fc: torch.nn.Linear | None = None, # the linear head (default: `model.fc`)
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    "CAM (Zhou et al., 2016): the last stage's channels weighted by the head's weights for `cls`; B x h x w maps in [0, 1], and the classes."
+    fc = fc if fc is not None else getattr(model, 'fc', None)
+    if not isinstance(fc, torch.nn.Linear): raise Cat12Error(f"CAM needs the linear head after the pooling (fc=); use grad_cam for {type(model).__name__}")
+    with torch.no_grad():
+        acts, logits = _with_stage(model, x.clone(), layer, grad=False)
+        c = _classes(cls, logits)
+        maps = torch.einsum('bk,bkhw->bhw', fc.weight[c].float(), acts.float())
+    return _normalise(maps).cpu(), c.cpu()
+
+def grad_cam(model: torch.nn.Module, # any CNN classifier
+             x: torch.Tensor, # B x 3 x H x W, normalised as the model expects
+             cls=None, # the class to explain: an int, one per image, or None for the predicted class
+             layer=None, # the stage whose output is explained (default: `model.layer4`)
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Grad-CAM (Selvaraju et al., 2017): the stage's channels weighted by the mean gradient of the class score; B x h x w maps in [0, 1], and the classes."
+    acts, logits = _with_stage(model, x.detach().clone(), layer, grad=True)
+    c = _classes(cls, logits)
+    g, = torch.autograd.grad(logits.gather(1, c[:, None].to(logits.device)).sum(), acts)
+    maps = torch.relu((g.mean((2, 3), keepdim=True) * acts).sum(1)).detach()
+    return _normalise(maps.float()).cpu(), c.cpu()
+
+def show_heatmap(image, # anything `to_image` shows: a path, bytes, a uint8 array, a normalised tensor
+                 heatmap, # h x w values in [0, 1] (from `grad_cam` or `class_activation_map`), stretched over the image
+                 ax=None, alpha: float = 0.45, title: str | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    "The image with the map drawn over it in colour (red: where the evidence for the class is)."
+    if ax is None: _, ax = plt.subplots(figsize=(2, 2), dpi=DPI)
+    im = to_image(image, mean, std); h, w = im.shape[:2]
+    ax.imshow(im); ax.imshow(np.asarray(heatmap, dtype=np.float32), cmap='jet', alpha=alpha, extent=(0, w, h, 0),
+                             interpolation='bilinear', vmin=0, vmax=1)
+    ax.axis('off')
+    if title: ax.set_title(title, fontsize=8)
+    return ax
+
+def plot_heatmaps(images, # paths, bytes, uint8 arrays or a normalised tensor batch
+                  heatmaps, # one h x w map per image
+                  titles: list | None = None, ncols: int = 4, size: float = 1.6, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> plt.Figure:
+    "A grid of images with their class maps over them."
+    n = len(heatmaps); fig, axs = image_grid(n, ncols, size)
+    for i, ax in enumerate(axs): show_heatmap(images[i], heatmaps[i], ax, title=titles[i] if titles else None, mean=mean, std=std)
+    fig.tight_layout()
+    return fig
+
+
+def model_view(model: torch.nn.Module, images, # paths, bytes or H x W x 3 uint8 arrays; a normalised batch is returned as it is
+               meta: dict | None = None, # img_size, mean, std (default: `model.meta`)
+              ) -> torch.Tensor:
+    "The batch `model` sees for `images`: resized, centre-cropped and normalised as the validation images were."
+    if isinstance(images, torch.Tensor) and images.is_floating_point(): return images
+    meta = meta or getattr(model, 'meta', {})
+    size = int(meta.get('img_size', 224)); short = resize_size(size)
+    tfm = eval_tfms(size, meta.get('mean', IMAGENET_MEAN), meta.get('std', IMAGENET_STD))
+    def one(im):
+        arr = fit_square(load_rgb(im, draft=short), short) if isinstance(im, (str, Path, bytes)) else np.asarray(im)
+        return tfm(torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1))
+    return torch.stack([one(im) for im in images])
 
 # %% ../nbs/03_viz.ipynb #c1b2a357
 def image_paths(manifest: pd.DataFrame, # the manifest of `prepare`: split, name, label, status
@@ -342,14 +447,11 @@ def model_predict_fn(model: torch.nn.Module, # a classifier returning logits
                      meta: dict | None = None, # img_size, mean, std (default: `model.meta`)
                     ):
     "A function from image bytes to the model's class probabilities (a numpy vector)."
-    meta = meta or getattr(model, 'meta', {})
-    size = int(meta.get('img_size', 224)); short = resize_size(size)
-    tfm = eval_tfms(size, meta.get('mean', IMAGENET_MEAN), meta.get('std', IMAGENET_STD))
     def predict_bytes(data: bytes) -> np.ndarray:
-        x = tfm(torch.from_numpy(fit_square(load_rgb(data, draft=short), short)).permute(2, 0, 1))
+        x = model_view(model, [data], meta)
         device = next(model.parameters()).device
         model.eval()
-        with torch.inference_mode(): return model(x[None].to(device)).float().softmax(1)[0].cpu().numpy()
+        with torch.inference_mode(): return model(x.to(device)).float().softmax(1)[0].cpu().numpy()
     return predict_bytes
 
 def top_k(probs, classes: list, k: int = 3) -> pd.DataFrame:
@@ -358,21 +460,33 @@ def top_k(probs, classes: list, k: int = 3) -> pd.DataFrame:
     return pd.DataFrame(dict(label=idx, name=[str(classes[i]) for i in idx], prob=probs[idx]))
 
 class UploadPredict(widgets.VBox):
-    "Upload an image and see the top-k classes with their probabilities."
+    "Upload an image and see the top-k classes with their probabilities; with a model, also where it looked (Grad-CAM)."
     def __init__(self, predict_fn=None, # image bytes -> class probabilities
                  classes: list | None = None, # class names (default: meta['classes'] or 0..C-1)
                  model=None, meta: dict | None = None, # instead of `predict_fn`: a model and its metadata
-                 k: int = 3, size: int = 160):
+                 k: int = 3, size: int = 160,
+                 heatmap: bool = True): # with a model that has a `layer4`: show the Grad-CAM of the top class beside the image
         if predict_fn is None:
             if model is None: raise Cat12Error('UploadPredict: give predict_fn, or a model (and its meta)')
             meta = meta or getattr(model, 'meta', {}); predict_fn = model_predict_fn(model, meta)
             classes = classes or meta.get('classes')
         self.predict_fn, self.classes, self.k, self.size = predict_fn, classes, k, size
+        self.model = model if heatmap and model is not None and hasattr(model, 'layer4') else None
+        self.meta = meta or {}
         self.upload = widgets.FileUpload(accept='image/*', multiple=False, description='cat photo')
         self.image = widgets.Image(format='png', layout=widgets.Layout(width=f'{size}px'))
+        self.heat = widgets.Image(format='png', layout=widgets.Layout(width=f'{size}px'))
         self.result = widgets.HTML('upload an image to see the top breeds')
         self.upload.observe(self._uploaded, names='value')
-        super().__init__([self.upload, widgets.HBox([self.image, self.result])])
+        super().__init__([self.upload, widgets.HBox([self.image, self.heat, self.result])])
+
+    def _heat(self, data: bytes, cls: int) -> bytes:
+        "The model's view of the image with the Grad-CAM of `cls` over it, as PNG bytes."
+        x = model_view(self.model, [data], self.meta)
+        maps, _ = grad_cam(self.model, x.to(next(self.model.parameters()).device), cls)
+        ax = show_heatmap(x[0], maps[0], mean=self.meta.get('mean', IMAGENET_MEAN), std=self.meta.get('std', IMAGENET_STD),
+                          title=f'where it saw {self.classes[cls] if self.classes else cls}')
+        return fig_png(ax.figure)
 
     def _uploaded(self, change=None):
         files = self.upload.value
@@ -384,6 +498,7 @@ class UploadPredict(widgets.VBox):
         except Cat12Error as e:
             self.image.value = b''; self.result.value = f'<b>cannot read {html.escape(f["name"])}</b>: {html.escape(str(e))}'; return
         self.top = top_k(probs, self.classes or list(range(len(probs))), self.k)
+        self.heat.value = self._heat(data, int(self.top.label[0])) if self.model is not None else b''
         self.result.value = (f'<b>{html.escape(f["name"])}</b><table>' +
                              ''.join(f'<tr><td>{html.escape(r.name)}</td><td>{r.prob:.1%}</td></tr>' for r in self.top.itertuples())
                              + '</table>')
