@@ -383,7 +383,7 @@ def model_view(model: torch.nn.Module, images, # paths, bytes or H x W x 3 uint8
     tfm = eval_tfms(size, meta.get('mean', IMAGENET_MEAN), meta.get('std', IMAGENET_STD))
     def one(im):
         arr = fit_square(load_rgb(im, draft=short), short) if isinstance(im, (str, Path, bytes)) else np.asarray(im)
-        return tfm(torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1))
+        return tfm(torch.from_numpy(np.array(arr)).permute(2, 0, 1))   # a writable copy
     return torch.stack([one(im) for im in images])
 
 # %% ../nbs/03_viz.ipynb #c1b2a357

@@ -75,10 +75,10 @@ def main():
         if len(h1) != 2 or len(h2) != 2: fails.append(f'history rows: {len(h1)} and {len(h2)}, expected 2')
         # the reduced metrics equal a single-process evaluation of the checkpoint (last epoch = last.pth)
         code = ('import sys, json; from cat12.data import load_prepared; from cat12.predict import load_model; '
-                'from cat12.data import get_dls; from cat12.learner import evaluate; '
+                'import torch; from cat12.data import get_dls; from cat12.learner import autocast_dtype, evaluate; '
                 f'prep = load_prepared({str(d/"two"/"work")!r}); m = load_model({str(d/"two"/"last.pth")!r}); '
                 'dls = get_dls(prep, img_size=32, batch_size=16, mean=m.meta["mean"], std=m.meta["std"]); '
-                'print(json.dumps(evaluate(m, dls.valid)))')
+                'print(json.dumps(evaluate(m, dls.valid, amp=autocast_dtype(torch.device("cpu")))))')   # in the precision fit chose
         _, r = sh([py, '-c', code])
         if r.returncode: fails.append('re-evaluation failed')
         else:
