@@ -82,7 +82,7 @@ def near_duplicates(prep: Prepared, # from `prepare` (or `load_prepared`)
     out = pd.DataFrame(dict(test=[names[i] for i in ti], train=rows.name.to_numpy()[ri], label=rows.label.to_numpy()[ri],
                             distance=d[ti, ri], identical=[sha.get(names[i]) == rows.sha1.iat[j] for i, j in zip(ti, ri)]))
     out = out.sort_values(['distance', 'test'], kind='stable').reset_index(drop=True)
-    out.attrs.update(problems=problems, distances=d)
+    out.attrs['problems'] = problems
     return out
 
 # %% ../nbs/07c_audit.ipynb #07db55e7

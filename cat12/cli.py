@@ -273,6 +273,10 @@ def _predict_args(p):
     if not any(x.dest == 'batch_size' for x in p._actions):
         g.add_argument('--batch-size', type=_positive(int), default=16, help='images per forward pass (default: 16)')
 
+def _labels_arg(p):
+    "--labels, shared by `prepare`, `run` and `audit`."
+    p.add_argument('--labels', default=None, metavar='FILE', help='a label file to use instead of DATA/train_list.txt (e.g. from audit --write-clean)')
+
 def _sub(sub, name: str, help: str, example: str, fn):
     "Add a subcommand with a description, an example epilog and its function."
     s = sub.add_parser(name, help=help, description=help, epilog='example:\n' + example,
@@ -311,7 +315,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--img-size', type=_positive(int), default=64, help='input size the cache is made for (default: 64)')
     s.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
     s.add_argument('--seed', type=int, default=0)
-    s.add_argument('--labels', default=None, metavar='FILE', help='a label file to use instead of DATA/train_list.txt (e.g. from audit --write-clean)')
+    _labels_arg(s)
     s = _sub(sub, 'pretrain', 'train a ResNet50 on a source task of 48 other drawn breeds: a pretrained starting point, offline',
              '  cat12 pretrain --out source.pth && cat12 run --weights source.pth', cmd_pretrain)
     s.add_argument('--out', required=True, metavar='FILE', help='the weights file to write (a JSON sidecar goes beside it)')
@@ -350,7 +354,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--img-size', type=_positive(int), default=64, help='input size in pixels (default: 64)')
     s.add_argument('--valid-pct', type=_fraction, default=0.1, help=argparse.SUPPRESS)
     s.add_argument('--seed', type=int, default=0)
-    s.add_argument('--labels', default=None, metavar='FILE', help='a label file to use instead of DATA/train_list.txt (e.g. from audit --write-clean)')
+    _labels_arg(s)
     s.add_argument('--write-clean', default=None, metavar='FILE', help='also write a new label file without the suspects scoring at most --threshold')
     s.add_argument('--threshold', type=float, default=0.05, help='--write-clean leaves out suspects with a score at most this '
                    '(default: 0.05; in bench/audit.py the most doubtful 3.7 %%, 44 %% of them wrong)')
@@ -360,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('data', nargs='?', default=None, help='folder with cat_12_train.zip, train_list.txt, cat_12_test.zip (default: the generated sample)')
     s.add_argument('--out', default='cat12-run', help='run folder (default: ./cat12-run)')
     s.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
-    s.add_argument('--labels', default=None, metavar='FILE', help='a label file to use instead of DATA/train_list.txt (e.g. from audit --write-clean)')
+    _labels_arg(s)
     s.add_argument('--strict', action='store_true',
                    help='stop before training if a test image cannot be read (default: give it the most frequent training class)')
     _train_args(s); _predict_args(s)

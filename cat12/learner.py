@@ -482,6 +482,7 @@ CPU_BENCH = dict(images=1944, probe_s=0.076, sizes={
     224: {'features': dict(test_acc=0.567, setup_s=32.3, epoch_s=0.04), 'partial': dict(test_acc=0.833, setup_s=46.7, epoch_s=18.26)},
 })
 
+@lru_cache(maxsize=None)   # once per process: `cat12 run` asks for the size, then `fit` for the strategy
 def _probe_seconds(img_size: int = 64, reps: int = 5) -> float:
     "Seconds for one eval-mode forward pass of a ResNet50 over 16 images (the best of `reps`, after 2 warm-ups): this machine's speed."
     from torchvision.models import resnet50
