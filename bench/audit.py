@@ -14,7 +14,7 @@ On a quiet machine (nothing else running):
 Results: bench/audit_results.md and bench/audit_results.csv.
 """
 from __future__ import annotations
-import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from cat12.data import CachedImages, find_data, inspect_data, prepare, read_labels, train_tfms
+from cat12.data import CachedImages, find_data, inspect_data, prepare, read_labels, resize_size, train_tfms
 from cat12.sample import make_sample
 
 
@@ -71,7 +71,7 @@ def main(argv=None):
 
         # cat12: decode once into the cache, then read the cache every epoch
         t = time.perf_counter()
-        prep = prepare(data, tmp/'work', cache_size=round(a.img_size / 0.875), progress=False, workers=a.workers)
+        prep = prepare(data, tmp/'work', cache_size=resize_size(a.img_size), progress=False, workers=a.workers)
         once = time.perf_counter() - t
         x, y = prep.arrays('train'); xv, yv = prep.arrays('val')
         x, y = np.concatenate([x, xv]), np.concatenate([y, yv])       # the same images as the naive pass

@@ -28,7 +28,7 @@ def maxrss_gb() -> float:
 def step_bench(work: str, mode: str, sizes: list[int], steps: int, bs: int = 32) -> dict:
     "Images/s of full ResNet50 training steps, `naive` or `tuned`, at each size."
     import torch, torch.nn.functional as F
-    from cat12.learner import tune_malloc
+    from cat12.hardware import tune_malloc
     from cat12.data import get_dls, load_prepared
     from cat12.model import create_model
     tuned = mode == 'tuned'
@@ -53,8 +53,8 @@ def step_bench(work: str, mode: str, sizes: list[int], steps: int, bs: int = 32)
 
 def strategy_bench(work: str, strategy: str, size: int, epochs: int) -> dict:
     "Time and accuracy of `fit(..., strategy=strategy)` from random weights, in a tuned process."
-    import torch
-    from cat12.learner import fit, tune_malloc
+    from cat12.learner import fit
+    from cat12.hardware import tune_malloc
     from cat12.data import get_dls, load_prepared
     from cat12.model import create_model
     tune_malloc()
@@ -94,14 +94,15 @@ def main():
         print(json.dumps(r)); return
     import pandas as pd
     from cat12.sample import make_sample
-    from cat12.data import prepare, get_dls
-    from cat12.learner import choose_strategy, default_device
+    from cat12.data import prepare, get_dls, resize_size
+    from cat12.strategies import choose_strategy
+    from cat12.hardware import default_device
     from cat12.model import create_model
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         data = Path(a.data) if a.data else make_sample(Path(tmp)/'data', 'full')
-        prep = prepare(data, Path(tmp)/'work', cache_size=round(a.size / 0.875), progress=False)
+        prep = prepare(data, Path(tmp)/'work', cache_size=resize_size(a.size), progress=False)
         n_train = int(((prep.manifest.split == 'train') & (prep.manifest.status == 'ok')).sum())
         print(f'data + prepare: {time.perf_counter() - t:.0f} s, {n_train} training images', flush=True)
         work, sizes = str(prep.work), f'{a.size},{a.big}'

@@ -37,8 +37,9 @@ def naive(ckpt: str, test: str, out: str) -> int:
     from torchvision.transforms import v2
     from cat12.images import load_rgb
     from cat12.predict import list_images, load_model
+    from cat12.data import resize_size
     model = load_model(ckpt); m = model.meta
-    tfm = v2.Compose([v2.Resize(round(m['img_size'] / 0.875), antialias=True), v2.CenterCrop(m['img_size']),
+    tfm = v2.Compose([v2.Resize(resize_size(m["img_size"]), antialias=True), v2.CenterCrop(m['img_size']),
                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(m['mean'], m['std'])])
     lines = []
     with torch.inference_mode():

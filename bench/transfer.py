@@ -11,8 +11,8 @@ What it does, on a quiet machine (nothing else running):
    activation cache is shared): `create_model` from the pretrained file or from random weights, `fit` with the row's
    strategy, then `predict` the 240 test images and score them against the answer key. Wall time is the whole
    `fit`, caching and head warm-up included; the setup part (caching, warm-up) and the median epoch are recorded
-   too, as `cat12.learner.CPU_BENCH` needs them.
-4. Medians and spreads (min-max over seeds) per size and row; `_probe_seconds()` measured in the same run, so that
+   too, as `cat12.strategies.CPU_BENCH` needs them.
+4. Medians and spreads (min-max over seeds) per size and row; `probe_seconds()` measured in the same run, so that
    `choose_strategy` can rescale these times to another machine.
 Results: bench/transfer_results.csv (one row per run) and bench/transfer_results.md (the tables). `--merge A.csv B.csv`
 rewrites the report from several runs' CSVs, a later file's runs replacing an earlier one's (same size, row and seed).
@@ -34,7 +34,8 @@ def one(cfg: dict) -> dict:
     "One run in this process: train with the row's strategy, predict the test images, score them."
     import pandas as pd
     from cat12.data import get_dls, load_prepared
-    from cat12.learner import fit, tune_malloc
+    from cat12.learner import fit
+    from cat12.hardware import tune_malloc
     from cat12.model import create_model
     from cat12.predict import predict
     tune_malloc()
@@ -80,7 +81,7 @@ def main():
     if a.merge: merge(a.merge, a.out, a.weights); return
 
     from cat12.data import prepare, resize_size
-    from cat12.learner import _probe_seconds
+    from cat12.strategies import probe_seconds
     from cat12.sample import make_sample
     weights = Path(a.weights)
     if not weights.is_file():
@@ -90,7 +91,7 @@ def main():
     side = json.loads(weights.with_suffix('.json').read_text())
     print(f"weights: {weights}: {side['source']}, {side['epochs']} epochs at {side['img_size']} px, "
           f"source accuracy {side['source_acc']}, pretrained in {side['seconds']} s", flush=True)
-    probe_s = _probe_seconds(64)
+    probe_s = probe_seconds(64)
     tmp = tempfile.TemporaryDirectory()
     data = Path(a.data) if a.data else make_sample(Path(tmp.name)/'data', 'full')
     rows = []
@@ -117,7 +118,6 @@ def main():
 
 def write_report(df, out: str, side: dict, rows: list) -> str:
     "The tables of `df` (one row per run) as markdown, written to OUT.md; also the values for CPU_BENCH."
-    import pandas as pd
     seeds = sorted(df.seed.unique()); epochs = int(df[df.strategy != 'features'].epochs.max()) if (df.strategy != 'features').any() else 3
     probe_s = float(df.probe_s.dropna().iloc[0]) if 'probe_s' in df and df.probe_s.notna().any() else float('nan')
     lines = [f"Measured by `bench/transfer.py` on {os.cpu_count()} CPU cores ({time.strftime('%Y-%m-%d')}), nothing else running.",
@@ -125,7 +125,7 @@ def write_report(df, out: str, side: dict, rows: list) -> str:
              f"images of {len(side['classes'])} source breeds): source accuracy {side['source_acc']:.3f}, {side['seconds']:.0f} s.",
              f"Target: the full generated sample, 1944 train / 216 valid / 240 test images; {epochs} epochs "
              f"(features: 10 head epochs on cached features; partial and finetune: after 1 head epoch); seeds {', '.join(map(str, seeds))}. "
-             f"Time: `fit`, caching and warm-up included. Accuracy: median (min-max) over the seeds. `_probe_seconds()`: {probe_s:.3f} s (of the first run listed).", '']
+             f"Time: `fit`, caching and warm-up included. Accuracy: median (min-max) over the seeds. `probe_seconds()`: {probe_s:.3f} s (of the first run listed).", '']
     for size, g in df.groupby('size'):
         lines += [f'**{size} px**', '', '| row | strategy | train time, s | valid accuracy | test accuracy | peak memory, GB |', '|---|---|---|---|---|---|']
         for name in ROWS:
@@ -136,7 +136,7 @@ def write_report(df, out: str, side: dict, rows: list) -> str:
         best = {s: g[(g.strategy == s) & (g.weights == 'pretrained')] for s in ('features', 'partial', 'finetune', 'full')}
         bench = {s: dict(test_acc=round(statistics.median(r.test_acc), 3), setup_s=round(statistics.median(r.setup_s), 1),
                          epoch_s=round(statistics.median(r.epoch_s), 2)) for s, r in best.items() if len(r)}
-        lines += [f'For `cat12.learner.CPU_BENCH` ({size} px): `strategies={bench}`', '']
+        lines += [f'For `cat12.strategies.CPU_BENCH` ({size} px): `strategies={bench}`', '']
     text = '\n'.join(lines) + '\n'
     Path(out + '.md').write_text(text)
     return text

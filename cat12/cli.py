@@ -25,20 +25,29 @@ def _sample_data(out: Path, seed: int) -> Path:
         print(f'writing the generated sample to {dest} ...'); make_sample(dest, preset='full', seed=seed)
     return dest
 
-def cmd_sample(a):
+def cmd_sample(a, # the parsed command line
+              ):
+    "`cat12 sample`: write the generated Cat-12 look-alike dataset (and flipped_labels.csv with --label-noise) to DEST."
     dest = make_sample(a.dest, preset=a.preset, seed=a.seed, label_noise=a.label_noise)
     print(f'wrote {", ".join(SAMPLE_FILES)}' + (' and flipped_labels.csv' if a.label_noise else '') + f' to {dest}')
 
-def cmd_inspect(a):
+def cmd_inspect(a, # the parsed command line
+               ):
+    "`cat12 inspect`: print a report on the dataset folder DATA (labels, archives, images, duplicates); writes nothing."
     from cat12.data import inspect_data
     print(inspect_data(a.data, full=not a.quick, progress=True))
 
-def cmd_pets(a):
+def cmd_pets(a, # the parsed command line
+            ):
+    "`cat12 pets`: write the 12 cat breeds of Oxford-IIIT Pet in the Cat-12 layout to DEST (downloaded unless --no-download)."
     from cat12.data import make_pets
     dest = make_pets(a.dest, root=a.root, download=not a.no_download, test_frac=a.test_frac, seed=a.seed)
     print(f'wrote the 12 cat breeds of Oxford-IIIT Pet in the Cat-12 layout to {dest}')
 
-def cmd_prepare(a, out=None):
+def cmd_prepare(a, # the parsed command line
+                out=None, # the work folder to write (default: --out)
+               ):
+    "`cat12 prepare`: extract, check and decode DATA into a work folder, print a summary and return the `Prepared`."
     from cat12.data import prepare, resize_size
     prep = prepare(a.data, out or a.out, cache_size=resize_size(a.img_size), valid_pct=a.valid_pct, seed=a.seed, reuse=True,
                    labels=getattr(a, 'labels', None))
@@ -76,17 +85,24 @@ def _report(a, prep, timings: dict, key=None) -> Path:
 def _default_size(a, data) -> tuple[int, str]:
     "The input size of a run given no --img-size, with the reason: by weights, device and --budget (`choose_img_size`)."
     from cat12.data import find_data, read_labels
-    from cat12.learner import DEFAULTS, choose_img_size, default_device
+    from cat12.learner import DEFAULTS
+    from cat12.hardware import default_device
+    from cat12.strategies import choose_img_size
     from cat12.model import weights_file
     imagenet = not a.weights and (a.pretrained is True or (a.pretrained is None and weights_file().is_file()))
     labels, _ = read_labels(find_data(data, getattr(a, 'labels', None)).labels)
     return choose_img_size(bool(a.weights) or imagenet, imagenet, default_device(), round(len(labels) * (1 - a.valid_pct)),
                            a.epochs or DEFAULTS['pretrained']['epochs'], a.budget)
 
-def cmd_train(a, prep=None, report: bool = True) -> Path:
+def cmd_train(a, # the parsed command line
+              prep=None, # the prepared data (default: loaded from the work folder WORK)
+              report: bool = True, # also write RUN/report.html
+             ) -> Path:
+    "`cat12 train`: train a ResNet50 on a prepared work folder into --out; returns the path of its model.pth."
     from cat12.data import IMAGENET_MEAN, IMAGENET_STD, get_dls, load_prepared, resize_size
     from cat12.model import create_model
-    from cat12.learner import fit, is_main, loader_workers
+    from cat12.learner import fit
+    from cat12.hardware import is_main, loader_workers
     prep = prep or load_prepared(a.work)
     if a.img_size is None:   # the largest size the work folder's cache serves (it was prepared for it)
         a.img_size = next(s for s in range(prep.cache_size, 0, -1) if resize_size(s) <= prep.cache_size)
@@ -97,7 +113,7 @@ def cmd_train(a, prep=None, report: bool = True) -> Path:
     dls = get_dls(prep, img_size=a.img_size, batch_size=a.batch_size, mean=info['mean'] or IMAGENET_MEAN,
                   std=info['std'] or IMAGENET_STD, seed=a.seed,
                   num_workers=loader_workers() if a.workers is None else a.workers)
-    model, hist = fit(model, dls, epochs=a.epochs, lr=a.lr, wd=a.wd, out=a.out, meta=dict(arch='resnet50'), seed=a.seed,
+    model, hist = fit(model, dls, epochs=a.epochs, lr=a.lr, opt=a.opt, wd=a.wd, out=a.out, meta=dict(arch='resnet50'), seed=a.seed,
                       strategy=a.strategy, resume=a.resume, budget=a.budget)
     if is_main():
         print(hist.to_string(index=False))
@@ -106,7 +122,9 @@ def cmd_train(a, prep=None, report: bool = True) -> Path:
     if report and is_main(): _report(a, prep, {'train': float(hist.seconds.sum())})
     return Path(a.out)/'model.pth'
 
-def cmd_pretrain(a):
+def cmd_pretrain(a, # the parsed command line
+                ):
+    "`cat12 pretrain`: train a ResNet50 on the 48-breed source task and write its weights (and JSON sidecar) to --out."
     import json
     from cat12.transfer import pretrain
     path = pretrain(a.out, epochs=a.epochs, img_size=a.img_size, seed=a.seed, per_class=a.per_class, lr=a.lr, cache=a.cache)
@@ -115,9 +133,14 @@ def cmd_pretrain(a):
           f"{side['source_acc']:.3f} on {len(side['classes'])} breeds after {side['epochs']} epochs, {side['seconds']:.0f} s")
     print(f'use it with: cat12 run DATA --weights {path}')
 
-def cmd_predict(a, checkpoint=None, test=None, out=None) -> Path:
+def cmd_predict(a, # the parsed command line
+                checkpoint=None, # a model.pth written by cat12, or a .onnx export (default: CHECKPOINT)
+                test=None, # the test zip, folder or image (default: TEST)
+                out=None, # the result.csv to write (default: --out)
+               ) -> Path:
+    "`cat12 predict`: predict the test images with a checkpoint and write result.csv; returns its path."
     from cat12.predict import load_model, predict, write_submission
-    from cat12.learner import default_device
+    from cat12.hardware import default_device
     ckpt = Path(checkpoint or a.checkpoint)
     if ckpt.suffix == '.onnx':    # an exported model: ONNX Runtime, no torch model
         from cat12.deploy import OnnxModel
@@ -130,7 +153,9 @@ def cmd_predict(a, checkpoint=None, test=None, out=None) -> Path:
     print(f'wrote {len(preds)} predictions to {path}')
     return path
 
-def cmd_export(a):
+def cmd_export(a, # the parsed command line
+              ):
+    "`cat12 export`: write a checkpoint as an ONNX model, optionally quantized to INT8 (and say how well it agrees)."
     from cat12.deploy import AGREEMENT_WARN, export_onnx
     r = export_onnx(a.checkpoint, a.out, int8=a.int8, calib=a.calib, work=a.work)
     print(f"wrote {r['path']} ({r['size_mb']:.0f} MB, {'INT8' if a.int8 else 'fp32'}) in {r['seconds']:.0f} s")
@@ -142,7 +167,9 @@ def cmd_export(a):
                   "ship the fp32 export, or calibrate on more images (--calib)")
     print(f"use it with: cat12 predict {r['path']} TEST")
 
-def cmd_check(a):
+def cmd_check(a, # the parsed command line
+             ):
+    "`cat12 check`: check a result.csv against the test images; a Cat12Error listing the faults if there are any."
     from cat12.predict import check_submission
     faults = check_submission(a.result, a.test)
     for f in faults: print(f)
@@ -163,10 +190,12 @@ def _test_fallback(a, prep):
           f"({'--on-error' if given else 'the most frequent training class'}); --strict would stop here instead")
     for r in bad.itertuples(): print(f'  {r.name}: {r.reason}')
 
-def cmd_run(a):
+def cmd_run(a, # the parsed command line
+           ):
+    "`cat12 run`: every step, from DATA (default: the generated sample) to --out/result.csv, model.pth and report.html."
     from cat12.predict import check_submission, score
     from cat12.data import load_prepared
-    from cat12.learner import is_main, run_on_main, shared_folder
+    from cat12.hardware import is_main, run_on_main, shared_folder
     t0, out = time.time(), Path(a.out)
     # under torchrun, rank 0 writes the sample, the work folder and result.csv; the others wait, then read them.
     # On machines that do not share --out, the first process of each machine writes its own sample and work folder.
@@ -196,7 +225,9 @@ def cmd_run(a):
     print(f'done in {time.time() - t0:.0f} s: {result}')
     _report(a, prep, times, key if key.is_file() else None)
 
-def cmd_audit(a):
+def cmd_audit(a, # the parsed command line
+             ):
+    "`cat12 audit`: rank the labels to doubt, find test images near training ones; optionally write a clean label file."
     from cat12.data import find_data
     from cat12.audit import audit, write_clean
     labels, out = Path(a.labels) if a.labels else find_data(a.data).labels, Path(a.out)
@@ -242,7 +273,9 @@ def _train_args(p):
     g.add_argument('--batch-size', type=_positive(int), default=32, help='images per step (default: 32)')
     g.add_argument('--lr', type=_positive(float), default=None,
                    help='peak learning rate (default: 2e-3 from random weights, 1e-3 from pretrained ones)')
-    g.add_argument('--wd', type=float, default=0.05, help='weight decay, decoupled as AdamW does it (default: 0.05)')
+    g.add_argument('--opt', choices=['adamw', 'adam', 'sgd'], default='adamw',
+                   help='optimiser: adamw (default; decoupled weight decay), adam or sgd (L2 weight decay, as the original Paddle recipe)')
+    g.add_argument('--wd', type=float, default=None, help='weight decay on the weights (default: 0.05 for adamw, 1e-4 as L2 for adam and sgd)')
     g.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
     w = g.add_mutually_exclusive_group()
     w.add_argument('--pretrained', dest='pretrained', action='store_true', default=None,
@@ -385,13 +418,14 @@ def _interrupted(a, argv: list) -> str:
     return (f'cat12: interrupted; {last} holds epoch {done}. Continue with:\n  '
             + shlex.join(['cat12', *rest, '--resume', str(last)]))
 
-def main(argv=None) -> int:
+def main(argv=None, # the arguments after `cat12` (default: `sys.argv[1:]`)
+        ) -> int:
     "Entry point of the `cat12` command: 0 on success, 2 for a user error, 1 for any other failure."
     a = parser().parse_args(argv)
     created = False
     try:
         if a.cmd in ('run', 'train', 'predict', 'pretrain'):
-            from cat12.learner import init_distributed, tune_malloc
+            from cat12.hardware import init_distributed, tune_malloc
             tune_malloc()  # process-wide: keep freed blocks, no page faults per batch
             if a.cmd in ('run', 'train'): created = init_distributed()   # under torchrun: join the process group
         a.fn(a)

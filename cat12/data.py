@@ -4,9 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #ede6ec58
 from __future__ import annotations
-import hashlib, io, json, os, re, shutil, string, sys, tempfile, time, unicodedata, zipfile, zlib
-from contextlib import contextmanager
-from collections import Counter
+import hashlib, io, json, os, re, shutil, sys, tempfile, time, unicodedata, zipfile, zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +18,16 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from .images import Cat12Error, image_info, load_rgb
-from .sample import BREEDS
+from .sample import ANSWERS, BREEDS, LABELS, TEST_ZIP, TRAIN_ZIP, atomic_path, atomic_write, random_names, write_zip
 
 # %% auto #0
-__all__ = ['TRAIN_ZIP', 'TEST_ZIP', 'LABELS', 'NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE',
-           'MAX_ASPECT', 'MANIFEST_COLUMNS', 'DataFiles', 'find_data', 'read_labels', 'ZipReport', 'scan_zip',
-           'extract_zip', 'fit_square', 'in_notebook', 'LogBar', 'progress_bar', 'atomic_path', 'atomic_write',
-           'split_train_val', 'find_duplicates', 'Prepared', 'prepare', 'load_prepared', 'CachedImages',
-           'SeededSampler', 'train_tfms', 'resize_size', 'eval_crop', 'eval_tfms', 'DataLoaders', 'get_dls',
-           'DataReport', 'inspect_data', 'FileImages', 'make_pets']
+__all__ = ['NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE', 'MAX_ASPECT', 'MANIFEST_COLUMNS',
+           'DataFiles', 'find_data', 'read_labels', 'ZipReport', 'scan_zip', 'extract_zip', 'fit_square', 'in_notebook',
+           'LogBar', 'progress_bar', 'split_train_val', 'find_duplicates', 'folder_images', 'DataReport',
+           'inspect_data', 'Prepared', 'prepare', 'load_prepared', 'CachedImages', 'SeededSampler', 'train_tfms',
+           'resize_size', 'eval_crop', 'eval_tfms', 'DataLoaders', 'get_dls', 'make_pets']
 
 # %% ../nbs/02_data.ipynb #d8a6d9b5
-TRAIN_ZIP, TEST_ZIP, LABELS = 'cat_12_train.zip', 'cat_12_test.zip', 'train_list.txt'
 NUM_CLASSES = 12
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.gif', '.bmp', '.webp', '.tif', '.tiff'}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -39,9 +35,9 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 @dataclass
 class DataFiles:
     "Where the training images, the test images and the label file are (a zip or a folder each)."
-    train: Path
-    test: Path | None
-    labels: Path
+    train: Path  # cat_12_train.zip, or a cat_12_train/ folder
+    test: Path | None  # cat_12_test.zip, a cat_12_test/ folder, or None
+    labels: Path  # the label file
 
 def find_data(data, # the dataset folder
               labels=None, # a label file to use instead of DATA/train_list.txt (e.g. one written by `cat12 audit --write-clean`)
@@ -117,6 +113,7 @@ def _unsafe(name: str, info: zipfile.ZipInfo) -> str | None:
     if (info.external_attr >> 16) & 0o170000 == 0o120000: return 'symlink'
 
 def _clutter(name: str) -> bool:
+    "True for the files that macOS, Windows and Jupyter leave behind."
     parts = name.split('/')
     return any(p in ('__MACOSX', '.ipynb_checkpoints') for p in parts) or parts[-1].startswith('._') or parts[-1] in CLUTTER
 
@@ -125,10 +122,11 @@ class ZipReport:
     "What `scan_zip` found: the image members by flat name, and what was skipped."
     members: dict = field(default_factory=dict)   # flat name -> ZipInfo
     unsafe: list = field(default_factory=list)    # 'member: reason'
-    clutter: int = 0
+    clutter: int = 0                              # members skipped as clutter
     other: list = field(default_factory=list)     # non-image or duplicate names
 
-def scan_zip(path) -> ZipReport:
+def scan_zip(path, # the zip file (only read)
+            ) -> ZipReport:
     "Check every member of the zip at `path`: images by flat name; unsafe, clutter and other members reported."
     rep = ZipReport()
     try: zf = zipfile.ZipFile(path)
@@ -175,7 +173,9 @@ def extract_zip(path, # the zip file (only read)
 # %% ../nbs/02_data.ipynb #0a2b2b7f
 MIN_SIDE, MAX_ASPECT = 8, 20   # smaller or more elongated images are skipped, with the reason
 
-def fit_square(im: Image.Image, size: int) -> np.ndarray:
+def fit_square(im: Image.Image, # an RGB image
+               size: int, # side of the square, in pixels
+              ) -> np.ndarray:
     "Resize the short side of `im` to `size` and centre-crop a square, as a HxWx3 uint8 array."
     w, h = im.size; s = min(w, h); l, t = (w - s) // 2, (h - s) // 2
     # crop first, then resize only the square: the same picture, with less work than resizing the whole image
@@ -221,8 +221,15 @@ def in_notebook() -> bool:
 
 class LogBar:
     "A progress bar for logs: plain lines, one per update for short counts (<= 20), else one per quarter; inner bars stay silent."
-    def __init__(self, iterable=None, total=None, desc: str = '', initial: int = 0, leave: bool = True,
-                 disable: bool = False, unit: str = 'it', file=None, **_):
+    def __init__(self, iterable=None, # what to iterate over; None to call `update` by hand
+                 total=None, # the number of steps (default: len(iterable))
+                 desc: str = '', # the label in front of the count
+                 initial: int = 0, # the count to start from
+                 leave: bool = True, # False for an inner bar: it writes nothing
+                 disable: bool = False, # write nothing
+                 unit: str = 'it', # the unit after the count ('it' is left out)
+                 file=None, # where to write (default: stderr)
+                 **_): # other tqdm arguments, ignored
         self.iterable, self.desc, self.n, self.unit = iterable, desc, initial, unit
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, '__len__') else None)
         self.silent, self.file, self.postfix, self.t0 = disable or not leave, file or sys.stderr, '', time.time()
@@ -232,17 +239,23 @@ class LogBar:
         for x in self.iterable: yield x; self.update()
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
-    def set_postfix(self, **kw): self.postfix = ', '.join(f'{k} {v}' for k, v in kw.items())
-    def update(self, n: int = 1):
+    def set_postfix(self, **kw):
+        "Show `kw` (e.g. loss=0.5) after the count."
+        self.postfix = ', '.join(f'{k} {v}' for k, v in kw.items())
+    def update(self, n: int = 1, # steps done since the last update
+              ):
+        "Count `n` more steps; write a line when a new mark (a step, or a quarter) is reached."
         self.n += n
         if self.silent or self._mark(self.n) == self._last: return
         self._last = self._mark(self.n)
         of = f'/{self.total}' if self.total else ''
         print(f"{self.desc}: {self.n}{of}" + (f" {self.unit}" if self.unit != 'it' else '') + (f", {self.postfix}" if self.postfix else '')
               + f" ({time.time() - self.t0:.0f} s)", file=self.file, flush=True)
-    def close(self): pass
+    def close(self):
+        "Nothing to close: every line is already written."
 
-def progress_bar(iterable=None, **kwargs):
+def progress_bar(iterable=None, # what to iterate over; None to call `update` by hand
+                 **kwargs): # tqdm arguments (total, desc, leave, disable, unit, ...)
     "A `tqdm.auto` bar in a notebook or a terminal, else a `LogBar` (same arguments)."
     interactive = in_notebook() or getattr(sys.stderr, 'isatty', lambda: False)()
     return tqdm(iterable, **kwargs) if interactive else LogBar(iterable, **kwargs)
@@ -286,30 +299,11 @@ def _link_or_copy(src, dst):
     try: os.link(src, dst)
     except OSError: shutil.copyfile(src, dst)
 
-@contextmanager
-def atomic_path(path):
-    "A fresh temporary path beside `path` to write to; on success it is synced and renamed over `path`, else removed."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp' + path.suffix, dir=path.parent)
-    os.close(fd)   # unique per process and call, so concurrent writers (e.g. DDP ranks) never share it
-    try:
-        yield Path(tmp)
-        fd = os.open(tmp, os.O_RDONLY); os.fsync(fd); os.close(fd)
-        mask = os.umask(0); os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)   # mkstemp makes it private (0600); give it the permissions of any new file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
-
-def atomic_write(path, data: bytes | str) -> Path:
-    "Write `data` to `path` atomically (see `atomic_path`)."
-    with atomic_path(path) as tmp: Path(tmp).write_bytes(data.encode('utf-8') if isinstance(data, str) else data)
-    return Path(path)
 
 # %% ../nbs/02_data.ipynb #28c6a5f1
 def split_train_val(df: pd.DataFrame, # one row per image, with columns label and sha1
                     valid_pct: float = 0.1, # share of each class for validation
-                    seed: int = 0,
+                    seed: int = 0, # the same seed gives the same split
                    ) -> pd.Series:
     "Assign 'train' or 'val' to each row: seeded, stratified by label, identical images kept on one side."
     rng = np.random.default_rng(seed)
@@ -374,41 +368,96 @@ def _survey(labels: pd.DataFrame, # from `read_labels`
         problems.append(f"{r.name}: skipped: {r.reason}" if r.split == 'train' else f"test image {r.name}: unreadable: {r.reason}")
     return m, [(sq, jpeg) for _, sq, jpeg in res], problems
 
-# %% ../nbs/02_data.ipynb #7fd6f866
-@dataclass
-class Prepared:
-    "The result of `prepare`: the work folder, the manifest and what was reported."
-    work: Path
-    manifest: pd.DataFrame
-    classes: list
-    cache_size: int
-    problems: list
-    test: Path | None = None   # the folder of test images, if any
-    reused: bool = False       # True when `prepare(..., reuse=True)` found this work folder already made from the same inputs
-
-    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        "The cached images (N x S x S x 3 uint8, memory-mapped) and labels of `split`."
-        m = self.manifest[(self.manifest.split == split) & (self.manifest.status == 'ok')]
-        x = np.load(self.work/'cache'/f'{split}-{self.cache_size}.npy', mmap_mode='r')
-        return x, m['label'].to_numpy(dtype=np.int64)
-
+# %% ../nbs/02_data.ipynb #af71db1b
 def _zip_problems(src: Path, rep: ZipReport) -> list:
     "What `scan_zip` found in `src`, as problem lines."
     problems = [f"{src.name}: unsafe member skipped: {u}" for u in rep.unsafe] + [f"{src.name}: {o}" for o in rep.other]
     if rep.clutter: problems.append(f"{src.name}: {rep.clutter} clutter members ignored (__MACOSX, .DS_Store, ...)")
     return problems
 
-def _folder_images(folder: Path) -> dict:
+def folder_images(folder: Path, # a folder of images, searched with its subfolders
+                 ) -> dict:
     "{NFC name: path} of the image files in `folder` and below, clutter left out."
     return {unicodedata.normalize('NFC', p.name): p for p in sorted(folder.rglob('*'))
             if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith('.cat12')
             and not _clutter(str(p.relative_to(folder)))}
 
+@dataclass
+class DataReport:
+    "What `inspect_data` found: one manifest row per image (split 'train' or 'test'), and the problems."
+    data: Path                       # the dataset folder inspected
+    manifest: pd.DataFrame           # one row per image, `MANIFEST_COLUMNS` with split 'train' or 'test'
+    problems: list                   # everything found, one line each
+    num_classes: int = NUM_CLASSES   # the labels are integers in [0, num_classes)
+
+    def summary(self) -> dict:
+        "Counts: training images usable and skipped, test images, files by real format and mode, images per class."
+        m = self.manifest; tr = m[m.split == 'train']; ok = tr[tr.status == 'ok']
+        kinds = m.groupby([m['format'].fillna('?'), m['mode'].fillna('?')]).size()
+        return dict(train=len(tr), usable=len(ok), skipped=int((tr.status != 'ok').sum()), test=int((m.split == 'test').sum()),
+                    formats={f'{f} {md}': int(c) for (f, md), c in kinds.sort_values(ascending=False).items()},
+                    classes={f'{c:02d}': int((ok.label == c).sum()) for c in range(self.num_classes)})
+
+    def text(self, max_problems: int = 50, # list at most this many problems, then how many more
+            ) -> str:
+        "The report as lines of text."
+        s = self.summary()
+        lines = [f"{self.data}: {s['train']} training images ({s['usable']} usable, {s['skipped']} skipped), {s['test']} test images",
+                 'real format and mode: ' + ', '.join(f'{k} {v}' for k, v in s['formats'].items()),
+                 'usable images per class: ' + ' '.join(f'{k}:{v}' for k, v in s['classes'].items()),
+                 f'{len(self.problems)} problems' + (':' if self.problems else '')]
+        lines += ['  ' + p for p in self.problems[:max_problems]]
+        if len(self.problems) > max_problems: lines.append(f'  ... and {len(self.problems) - max_problems} more')
+        return '\n'.join(lines)
+
+    __str__ = text
+
+def _members(src: Path) -> tuple[dict, list]:
+    "{name: (zip, member)} of the images in a zip, or {name: path} in a folder, and problems; nothing extracted."
+    if src.suffix.lower() != '.zip': return folder_images(src), []
+    rep = scan_zip(src)
+    return {n: (str(src), i.filename) for n, i in rep.members.items()}, _zip_problems(src, rep)
+
+def inspect_data(data, # folder with the zips (or extracted folders) and train_list.txt; only read
+                 full: bool = True, # decode every image (draft mode); False reads headers only (faster)
+                 size: int = 64, # draft size for decoding
+                 num_classes: int = NUM_CLASSES, # labels must be integers in [0, num_classes)
+                 workers: int | None = None, # decoding processes (default: up to 2)
+                 progress: bool = False, # show a progress bar
+                ) -> DataReport:
+    "Decode, match and check every image of a dataset, writing nothing anywhere; `print()` the result for the report."
+    files = find_data(data)
+    labels, problems = read_labels(files.labels, num_classes)
+    train, p = _members(files.train); problems += p
+    test = {}
+    if files.test is not None: test, p = _members(files.test); problems += p
+    m, _, p = _survey(labels, train, test, files.labels.name, size, keep=False, full=full, workers=workers, progress=progress)
+    return DataReport(Path(data), m, problems + p, num_classes)
+
+# %% ../nbs/02_data.ipynb #7fd6f866
+@dataclass
+class Prepared:
+    "The result of `prepare`: the work folder, the manifest and what was reported."
+    work: Path                 # the work folder
+    manifest: pd.DataFrame     # one row per image, with `MANIFEST_COLUMNS`
+    classes: list              # the class names, '00' to '11': label i is classes[i]
+    cache_size: int            # side of the cached squares, in pixels
+    problems: list             # everything reported, one line each
+    test: Path | None = None   # the folder of test images, if any
+    reused: bool = False       # True when `prepare(..., reuse=True)` found this work folder already made from the same inputs
+
+    def arrays(self, split: str, # 'train' or 'val'
+              ) -> tuple[np.ndarray, np.ndarray]:
+        "The cached images (N x S x S x 3 uint8, memory-mapped) and labels of `split`."
+        m = self.manifest[(self.manifest.split == split) & (self.manifest.status == 'ok')]
+        x = np.load(self.work/'cache'/f'{split}-{self.cache_size}.npy', mmap_mode='r')
+        return x, m['label'].to_numpy(dtype=np.int64)
+
 def _images_in(src: Path, dest: Path) -> tuple[Path, dict, list]:
     "Extract a zip into `dest` (or use a folder in place); return the folder, {name: path} and problems."
-    if src.suffix.lower() != '.zip': return src, _folder_images(src), []
+    if src.suffix.lower() != '.zip': return src, folder_images(src), []
     folder, rep = extract_zip(src, dest)
-    return folder, _folder_images(folder), _zip_problems(src, rep)
+    return folder, folder_images(folder), _zip_problems(src, rep)
 
 def _class_folders(work: Path, m: pd.DataFrame, extra: list, train_files: dict):
     "Link (or write) every usable training image into work/<split>/<label>/; remove our stale entries."
@@ -437,7 +486,7 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
             cache_size: int = 256, # short side of the decoded copies kept for training
             valid_pct: float = 0.1, # share of each class held out for validation
             seed: int = 0, # seed of the split
-            num_classes: int = NUM_CLASSES,
+            num_classes: int = NUM_CLASSES, # labels must be integers in [0, num_classes)
             progress: bool = True, # show progress bars
             workers: int | None = None, # decoding processes (default: up to 2)
             reuse: bool = False, # if `work` was prepared from the same files (names, sizes, times) and settings, use it as it is
@@ -490,7 +539,8 @@ def _prepared_with(work: Path, settings: dict) -> Prepared | None:
     prep.reused = True
     return prep
 
-def load_prepared(work) -> Prepared:
+def load_prepared(work, # a work folder written by `prepare`
+                 ) -> Prepared:
     "The `Prepared` of a work folder written earlier by `prepare`."
     work = Path(work)
     if not (work/'manifest.csv').is_file() or not (work/'classes.json').is_file():
@@ -503,7 +553,10 @@ def load_prepared(work) -> Prepared:
 # %% ../nbs/02_data.ipynb #e6edaa7e
 class CachedImages(Dataset):
     "Images from a cached uint8 array (N x S x S x 3) with labels, through a torchvision v2 transform."
-    def __init__(self, x: np.ndarray, y: np.ndarray, tfm): self.x, self.y, self.tfm = x, y, tfm
+    def __init__(self, x: np.ndarray, # N x S x S x 3 uint8 images (a memory-mapped cache is fine)
+                 y: np.ndarray, # N integer labels
+                 tfm, # a torchvision v2 transform of one uint8 CHW image
+                ): self.x, self.y, self.tfm = x, y, tfm
     def __len__(self): return len(self.x)
     def __getitem__(self, i): # an index, or (index, seed) from `SeededSampler`: the augmentation draws from that seed
         i, s = i if isinstance(i, tuple) else (i, None)
@@ -514,11 +567,17 @@ class CachedImages(Dataset):
 
 class SeededSampler(torch.utils.data.Sampler):
     "Each epoch, a new order of `n` items and a random seed for each, both drawn from (`seed`, epoch) alone; yields (index, seed)."
-    def __init__(self, n: int, seed: int = 0,
-                 rank: int = 0, world: int = 1, # this process's share (positions rank, rank + world, ...) under torchrun
-                 shuffle: bool = True):
+    def __init__(self, n: int, # how many items
+                 seed: int = 0, # seeds every epoch's order and the items' seeds
+                 rank: int = 0, # this process's share (positions rank, rank + world, ...) under torchrun
+                 world: int = 1, # how many processes share each epoch
+                 shuffle: bool = True, # False keeps the order 0 .. n-1 (the items' seeds still change each epoch)
+                ):
         self.n, self.seed, self.rank, self.world, self.shuffle, self.epoch = n, seed, rank, world, shuffle, 0
-    def set_epoch(self, epoch: int): self.epoch = epoch
+    def set_epoch(self, epoch: int, # the epoch number, from 0
+                 ):
+        "Draw the order and seeds of `epoch` on the next pass (as `DistributedSampler.set_epoch`)."
+        self.epoch = epoch
     def __len__(self): return -(-self.n // self.world)
     def __iter__(self):
         epoch = self.epoch; self.epoch += 1         # without set_epoch, each pass over the loader is a new epoch
@@ -528,37 +587,46 @@ class SeededSampler(torch.utils.data.Sampler):
         pos = torch.arange(len(self) * self.world) % self.n   # pad by repeating the first items, as DistributedSampler does
         for p in pos[self.rank::self.world].tolist(): yield int(order[p]), int(seeds[p])
 
-def train_tfms(img_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+def train_tfms(img_size: int, # side of the square crop, in pixels
+               mean=IMAGENET_MEAN, # per-channel mean to subtract (RGB, pixels scaled to 0-1)
+               std=IMAGENET_STD, # per-channel standard deviation to divide by
+              ):
     "Random resized crop and flip, then float and normalise."
     return v2.Compose([v2.RandomResizedCrop(img_size, scale=(0.35, 1), antialias=True), v2.RandomHorizontalFlip(),
                        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
-def resize_size(img_size: int) -> int:
+def resize_size(img_size: int, # side of the centre square the model sees
+               ) -> int:
     "The short side an image is resized to before its centre `img_size` square is cut: 1.14x (224 -> 256)."
     return round(img_size / 0.875)
 
-def eval_crop(img_size: int):
+def eval_crop(img_size: int, # side of the centre square, in pixels
+             ):
     "Resize to 1.14x and cut the centre `img_size` square (uint8 stays uint8; works on one image or a batch)."
     return v2.Compose([v2.Resize(resize_size(img_size), antialias=True), v2.CenterCrop(img_size)])
 
-def eval_tfms(img_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+def eval_tfms(img_size: int, # side of the centre square, in pixels
+              mean=IMAGENET_MEAN, # per-channel mean to subtract (RGB, pixels scaled to 0-1)
+              std=IMAGENET_STD, # per-channel standard deviation to divide by
+             ):
     "Resize to 1.14x and centre-crop, then float and normalise."
     return v2.Compose([*eval_crop(img_size).transforms, v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 @dataclass
 class DataLoaders:
     "The training and validation loaders, the class names, and the input size and normalisation they feed."
-    train: DataLoader
-    valid: DataLoader
-    classes: list
+    train: DataLoader             # shuffled, augmented batches of (images, labels)
+    valid: DataLoader             # centre crops, in a fixed order
+    classes: list                 # the class names, '00' to '11'
     img_size: int | None = None   # side of the square images, in pixels
-    mean: tuple | None = None     # the normalisation applied
-    std: tuple | None = None
+    mean: tuple | None = None     # the normalisation applied: per-channel mean
+    std: tuple | None = None      # and standard deviation
 
 def get_dls(prep: Prepared, # the result of `prepare`
             img_size: int = 224, # side of the square the model sees
-            batch_size: int = 32,
-            mean=IMAGENET_MEAN, std=IMAGENET_STD, # normalisation, from the weights' metadata
+            batch_size: int = 32, # images per batch
+            mean=IMAGENET_MEAN, # per-channel mean of the normalisation, from the weights' metadata
+            std=IMAGENET_STD, # per-channel standard deviation of the normalisation
             num_workers: int = 0, # loader processes; 0 keeps both cores for the model on a small CPU
             seed: int = 0, # seeds the shuffling and the augmentation
            ) -> DataLoaders:
@@ -570,78 +638,7 @@ def get_dls(prep: Prepared, # the result of `prepare`
                        DataLoader(CachedImages(xv, yv, eval_tfms(img_size, mean, std)), shuffle=False, **kw),
                        prep.classes, img_size, tuple(mean), tuple(std))
 
-# %% ../nbs/02_data.ipynb #af71db1b
-@dataclass
-class DataReport:
-    "What `inspect_data` found: one manifest row per image (split 'train' or 'test'), and the problems."
-    data: Path
-    manifest: pd.DataFrame
-    problems: list
-    num_classes: int = NUM_CLASSES
-
-    def summary(self) -> dict:
-        "Counts: training images usable and skipped, test images, files by real format and mode, images per class."
-        m = self.manifest; tr = m[m.split == 'train']; ok = tr[tr.status == 'ok']
-        kinds = m.groupby([m['format'].fillna('?'), m['mode'].fillna('?')]).size()
-        return dict(train=len(tr), usable=len(ok), skipped=int((tr.status != 'ok').sum()), test=int((m.split == 'test').sum()),
-                    formats={f'{f} {md}': int(c) for (f, md), c in kinds.sort_values(ascending=False).items()},
-                    classes={f'{c:02d}': int((ok.label == c).sum()) for c in range(self.num_classes)})
-
-    def text(self, max_problems: int = 50) -> str:
-        "The report as lines of text."
-        s = self.summary()
-        lines = [f"{self.data}: {s['train']} training images ({s['usable']} usable, {s['skipped']} skipped), {s['test']} test images",
-                 'real format and mode: ' + ', '.join(f'{k} {v}' for k, v in s['formats'].items()),
-                 'usable images per class: ' + ' '.join(f'{k}:{v}' for k, v in s['classes'].items()),
-                 f'{len(self.problems)} problems' + (':' if self.problems else '')]
-        lines += ['  ' + p for p in self.problems[:max_problems]]
-        if len(self.problems) > max_problems: lines.append(f'  ... and {len(self.problems) - max_problems} more')
-        return '\n'.join(lines)
-
-    __str__ = text
-
-def _members(src: Path) -> tuple[dict, list]:
-    "{name: (zip, member)} of the images in a zip, or {name: path} in a folder, and problems; nothing extracted."
-    if src.suffix.lower() != '.zip': return _folder_images(src), []
-    rep = scan_zip(src)
-    return {n: (str(src), i.filename) for n, i in rep.members.items()}, _zip_problems(src, rep)
-
-def inspect_data(data, # folder with the zips (or extracted folders) and train_list.txt; only read
-                 full: bool = True, # decode every image (draft mode); False reads headers only (faster)
-                 size: int = 64, # draft size for decoding
-                 num_classes: int = NUM_CLASSES,
-                 workers: int | None = None, progress: bool = False,
-                ) -> DataReport:
-    "Check a dataset the way `prepare` does, without writing anything; `print()` the result for the report."
-    files = find_data(data)
-    labels, problems = read_labels(files.labels, num_classes)
-    train, p = _members(files.train); problems += p
-    test = {}
-    if files.test is not None: test, p = _members(files.test); problems += p
-    m, _, p = _survey(labels, train, test, files.labels.name, size, keep=False, full=full, workers=workers, progress=progress)
-    return DataReport(Path(data), m, problems + p, num_classes)
-
-# %% ../nbs/02_data.ipynb #f07dca0a
-class FileImages(Dataset):
-    "Images decoded from files by `load_rgb` on each access, through a transform; errors name the file."
-    def __init__(self, paths, # image files
-                 labels=None, # one int per file, or None (every label is then -1)
-                 tfm=None, # a torchvision v2 transform of a uint8 CHW tensor, or None
-                 draft: int | None = None, # JPEG draft size (decode faster when only a small copy is needed)
-                ):
-        self.paths, self.labels, self.tfm, self.draft = list(paths), labels, tfm, draft
-    def __len__(self): return len(self.paths)
-    def __getitem__(self, i):
-        p = self.paths[i]
-        try:
-            img = v2.functional.pil_to_tensor(load_rgb(p, draft=self.draft))
-            return (self.tfm(img) if self.tfm else img), (-1 if self.labels is None else int(self.labels[i]))
-        except Cat12Error: raise
-        except Exception as e: raise Cat12Error(f"{p}: {type(e).__name__}: {e}") from e
-
 # %% ../nbs/02_data.ipynb #50853d0e
-_NAME_CHARS = string.ascii_letters + string.digits
-
 def _pets_folder(root: Path, download: bool) -> Path:
     "The `oxford-iiit-pet` folder under `root`, downloaded by torchvision if missing and `download`."
     from torchvision.datasets import OxfordIIITPet
@@ -668,13 +665,6 @@ def _pets_cats(base: Path) -> pd.DataFrame:
     if df.empty: raise Cat12Error(f"{base/'annotations'}: no cat photos listed in trainval.txt or test.txt")
     return df.sort_values('id', ignore_index=True)
 
-def _write_zip(path: Path, files: list):
-    "Write a zip of (member, source path) atomically, with fixed dates so the same input gives the same bytes."
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, 'w') as zf:
-        for member, src in files:
-            zi = zipfile.ZipInfo(member, date_time=(2024, 1, 1, 0, 0, 0)); zi.external_attr = 0o644 << 16
-            zf.writestr(zi, Path(src).read_bytes())
-
 def make_pets(dest, # folder to write the four Cat-12 files into (created if needed)
               root=None, # where torchvision keeps Oxford-IIIT Pet (default ~/.cache/cat12)
               download: bool = True, # download the archives (about 800 MB) when they are not in `root`
@@ -686,10 +676,7 @@ def make_pets(dest, # folder to write the four Cat-12 files into (created if nee
     base = _pets_folder(root, download)
     cats = _pets_cats(base)
     rng = np.random.default_rng(seed)
-    names = []
-    while len(set(names)) < len(cats):
-        names = [''.join(rng.choice(list(_NAME_CHARS), 32)) + '.jpg' for _ in range(len(cats))]
-    cats['name'] = names
+    cats['name'] = random_names(rng, len(cats))
     cats['split'] = 'train'
     for _, g in cats.groupby('label'):
         n_test = int(round(len(g) * test_frac))
@@ -700,9 +687,10 @@ def make_pets(dest, # folder to write the four Cat-12 files into (created if nee
     dest.mkdir(parents=True, exist_ok=True)
     for split in ('train', 'test'):
         part = cats[cats.split == split]
-        _write_zip(dest/f'cat_12_{split}.zip', [(f'cat_12_{split}/{r.name}', base/'images'/f'{r.id}.jpg') for r in part.itertuples()])
+        write_zip(dest/f'cat_12_{split}.zip', ((f'cat_12_{split}/{r.name}', (base/'images'/f'{r.id}.jpg').read_bytes())
+                                               for r in part.itertuples()))
     tr, te = cats[cats.split == 'train'], cats[cats.split == 'test']
     atomic_write(dest/LABELS, ''.join(f'cat_12_train/{n}\t{l}\n' for n, l in zip(tr.name, tr.label)))
-    atomic_write(dest/'test_labels.csv', ''.join(f'{n},{l}\n' for n, l in zip(te.name, te.label)))
+    atomic_write(dest/ANSWERS, ''.join(f'{n},{l}\n' for n, l in zip(te.name, te.label)))
     atomic_write(dest/'pets_sources.csv', cats[['name', 'split', 'label', 'id']].to_csv(index=False))
     return dest

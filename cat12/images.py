@@ -134,7 +134,8 @@ def load_rgb(src: Source, # a path, bytes or a file object
         raise Cat12Error(f"{name}: cannot decode image ({type(e).__name__}: {e})") from None
 
 # %% ../nbs/01_images.ipynb #67dbee20
-def mode_examples(size: int = 64) -> dict:
+def mode_examples(size: int = 64,  # side of each square image, in pixels
+                 ) -> dict:  # {mode name: image}
     "One small synthetic image per mode (RGB, L, P, P with transparency, RGBA, LA, CMYK, I;16, I, F, 1)."
     y, x = np.mgrid[0:size, 0:size]
     rgb = np.stack([x * 255 // size, y * 255 // size, np.full_like(x, 160)], -1).astype(np.uint8)

@@ -21,11 +21,13 @@ __all__ = ['DEFAULT_WEIGHTS', 'STAGES', 'LR_GROUPS', 'weights_file', 'norm_stats
 # %% ../nbs/04_model.ipynb #28260a08
 DEFAULT_WEIGHTS = ResNet50_Weights.IMAGENET1K_V2
 
-def weights_file(weights=DEFAULT_WEIGHTS) -> Path:
+def weights_file(weights=DEFAULT_WEIGHTS, # a torchvision ResNet50 weights enum member (default: IMAGENET1K_V2)
+                ) -> Path:
     "Where torchvision keeps (or would download) `weights`: `$TORCH_HOME/hub/checkpoints/<file>`."
     return Path(torch.hub.get_dir())/'checkpoints'/Path(weights.url).name
 
-def norm_stats(weights=DEFAULT_WEIGHTS) -> tuple[tuple, tuple]:
+def norm_stats(weights=DEFAULT_WEIGHTS, # a torchvision ResNet50 weights enum member (default: IMAGENET1K_V2)
+              ) -> tuple[tuple, tuple]:
     "The (mean, std) that `weights` expect, read from their eval transform."
     t = weights.transforms()
     return tuple(t.mean), tuple(t.std)
@@ -49,7 +51,8 @@ def _check_resnet50(sd, path) -> dict:
     return sd
 
 def load_pretrained(weights_path=None, # a local .pth state dict, instead of the cache
-                    weights=DEFAULT_WEIGHTS, download: bool = True, # try to download when not cached
+                    weights=DEFAULT_WEIGHTS, # the torchvision weights to use without `weights_path`: cached file or download
+                    download: bool = True, # try to download when not cached
                    ) -> dict:
     "A ResNet50 state dict (any head), from `weights_path`, the torch cache or a download; never runs code from a file."
     path = Path(weights_path) if weights_path else weights_file(weights)
@@ -68,7 +71,8 @@ def load_pretrained(weights_path=None, # a local .pth state dict, instead of the
         raise Cat12Error(f"could not download the ResNet50 weights ({type(e).__name__}); {hint}") from None
 
 # %% ../nbs/04_model.ipynb #613c5582
-def weights_meta(path) -> dict:
+def weights_meta(path, # the weights file (.pth); its sidecar is the same path with the suffix .json
+                ) -> dict:
     "What the sidecar `path.json` beside a weights file says about it (normalisation, source task); {} without one."
     side = Path(path).with_suffix('.json')
     if not side.is_file(): return {}
@@ -77,7 +81,9 @@ def weights_meta(path) -> dict:
     if not isinstance(meta, dict): raise Cat12Error(f"{side}: not a readable weights sidecar (not a JSON object)")
     return meta
 
-def load_body(model: nn.Module, sd: dict) -> nn.Module:
+def load_body(model: nn.Module, # a torchvision ResNet50 with any `fc` head; filled in place and returned
+              sd: dict, # a ResNet50 state dict (e.g. from `load_pretrained`); its `fc.` tensors are ignored
+             ) -> nn.Module:
     "Copy every tensor of the state dict `sd` into `model`, except the head (`fc`); the names and shapes must match."
     model.load_state_dict({**{k: v for k, v in sd.items() if not k.startswith('fc.')},
                            **{f'fc.{k}': v.detach() for k, v in model.fc.state_dict().items()}})
@@ -108,23 +114,28 @@ def create_model(num_classes: int = 12, # outputs of the new head
 # %% ../nbs/04_model.ipynb #a4c3da0e
 STAGES = ('stem', 'layer1', 'layer2', 'layer3', 'layer4', 'fc')
 
-def stage_modules(model: nn.Module) -> dict[str, list[nn.Module]]:
+def stage_modules(model: nn.Module, # a torchvision-style ResNet (conv1, bn1, layer1 ... layer4, fc)
+                 ) -> dict[str, list[nn.Module]]:
     "The modules of each ResNet stage, by name (see `STAGES`)."
     return dict(stem=[model.conv1, model.bn1], layer1=[model.layer1], layer2=[model.layer2], layer3=[model.layer3],
                 layer4=[model.layer4], fc=[model.fc])
 
-def freeze(model: nn.Module, upto: str = 'fc') -> nn.Module:
+def freeze(model: nn.Module, # a torchvision-style ResNet; changed in place and returned
+           upto: str = 'fc', # the first trainable stage, one of `STAGES` (default 'fc': only the head trains)
+          ) -> nn.Module:
     "Freeze every stage before `upto`; the stages from `upto` on stay trainable."
     if upto not in STAGES: raise Cat12Error(f"freeze(upto={upto!r}): use one of {', '.join(STAGES)}")
     for i, (name, mods) in enumerate(stage_modules(model).items()):
         for mod in mods: mod.requires_grad_(i >= STAGES.index(upto))
     return model
 
-def unfreeze(model: nn.Module) -> nn.Module:
+def unfreeze(model: nn.Module, # any network; changed in place and returned
+            ) -> nn.Module:
     "Make every parameter trainable again."
     return model.requires_grad_(True)
 
-def trainable_stages(model: nn.Module) -> list[str]:
+def trainable_stages(model: nn.Module, # a torchvision-style ResNet
+                    ) -> list[str]:
     "The names of the stages that have trainable parameters."
     return [n for n, mods in stage_modules(model).items() if any(p.requires_grad for m in mods for p in m.parameters())]
 
@@ -141,7 +152,8 @@ def _split_decay(mods, wd: float, scale: float) -> list[dict]:
                 (no_decay if p.ndim <= 1 or isinstance(mod, nn.modules.batchnorm._BatchNorm) else decay).append(p)
     return [dict(params=decay, weight_decay=wd, lr_scale=scale), dict(params=no_decay, weight_decay=0.0, lr_scale=scale)]
 
-def param_groups(model: nn.Module, wd: float = 1e-4,
+def param_groups(model: nn.Module, # the network to optimise (a torchvision-style ResNet when lr_mult > 1)
+                 wd: float = 1e-4, # weight decay of the conv and linear weights (BatchNorm parameters and biases get 0)
                  lr_mult: float = 1.0, # > 1: per-stage groups of a ResNet, learning rates from 1/lr_mult (stem) to 1 (head)
                 ) -> list[dict]:
     "Optimiser groups: weights with decay `wd`, BatchNorm parameters and biases without; each with an `lr_scale`."
@@ -154,7 +166,8 @@ def param_groups(model: nn.Module, wd: float = 1e-4,
 # %% ../nbs/04_model.ipynb #56ced484
 class TinyResNet(nn.Module):
     "ResNet's layout in miniature: a stem, four one-convolution stages, pooling and a linear head."
-    def __init__(self, num_classes: int = 4, pretrained: bool = False, # only recorded, as `create_model` does
+    def __init__(self, num_classes: int = 4, # outputs of the head
+                 pretrained: bool = False, # only recorded, as `create_model` does
                  width: int = 4, # channels of the stem are 2 * width, of layer4 8 * width
                  seed: int | None = 0): # seeds the initial weights (None: the global random state)
         super().__init__()
@@ -168,6 +181,8 @@ class TinyResNet(nn.Module):
             self.avgpool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(c4, num_classes)
         self.pretrained = pretrained
 
-    def forward(self, x):
+    def forward(self, x, # a batch of normalised images, N x 3 x H x W
+               ):
+        "The logits, N x num_classes, of the batch `x`."
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.fc(torch.flatten(self.avgpool(self.layer4(self.layer3(self.layer2(self.layer1(x))))), 1))

@@ -15,18 +15,18 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .images import Cat12Error, load_rgb
-from .data import IMAGE_EXTS, IMAGENET_MEAN, IMAGENET_STD, _folder_images, atomic_write, fit_square, progress_bar, resize_size, scan_zip
+from .data import IMAGENET_MEAN, IMAGENET_STD, folder_images, atomic_write, fit_square, progress_bar, resize_size, scan_zip
 from .model import create_model
 
 # %% auto #0
-__all__ = ['TTA_VIEWS', 'load_model', 'list_images', 'fuse_for_inference', 'predict', 'show_top', 'write_submission',
+__all__ = ['TTA_VIEWS', 'load_model', 'expected_input', 'list_images', 'fuse_for_inference', 'predict', 'write_submission',
            'check_submission', 'read_submission', 'score']
 
 # %% ../nbs/07_predict.ipynb #0ef8a211
 def load_model(checkpoint, # a model.pth written by cat12
                device: str | torch.device = 'cpu', # where the model goes: 'cpu', 'cuda', ... (the file is read on the CPU)
               ) -> torch.nn.Module:
-    "Load a cat12 checkpoint safely; the model carries its metadata as `model.meta`."
+    "Load a cat12 checkpoint safely; the model carries its metadata as `model.meta` and its file as `model.path`."
     path = Path(checkpoint)
     if not path.is_file(): raise Cat12Error(f"{path}: checkpoint not found")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)   # (the optimiser state, if any, stays off the GPU)
@@ -48,10 +48,24 @@ def load_model(checkpoint, # a model.pth written by cat12
     try: model.load_state_dict(ck['model'], strict=True)
     except RuntimeError as e: raise Cat12Error(f"{path}: weights do not fit a ResNet50: {str(e)[:200]}") from None
     model.meta = {k: v for k, v in ck.items() if k not in ('model', 'optimizer', 'scheduler')}
+    model.path = path
     return model.to(device).eval()
 
+# %% ../nbs/07_predict.ipynb #69f14936
+def expected_input(meta: dict, # a checkpoint's metadata: `model.meta`, or the checkpoint's dict itself
+                   source=None, # the checkpoint, named in the error (default: 'the model')
+                   img_size: int | None = None, # a size to use instead of the recorded one (`predict`'s `img_size=`)
+                  ) -> tuple[int, tuple, tuple]:
+    "The input a checkpoint expects: the side of its square images, and the mean and std to normalise them with."
+    meta = meta or {}
+    size = img_size or meta.get('img_size')
+    if not size: raise Cat12Error(f"{source or 'the model'}: no img_size in its metadata, so the size it was trained at is unknown; "
+                                  "pass img_size= (the training size), or save it with fit's loaders or meta=dict(img_size=...)")
+    return int(size), tuple(meta.get('mean', IMAGENET_MEAN)), tuple(meta.get('std', IMAGENET_STD))
+
 # %% ../nbs/07_predict.ipynb #02965595
-def list_images(images) -> list[tuple[str, object]]:
+def list_images(images, # a zip, a folder, one image, or a list of image paths
+               ) -> list[tuple[str, object]]:
     "(name, source) pairs, sorted by name, for a zip, a folder, one image or a list of image paths."
     if isinstance(images, (str, Path)):
         p = Path(images)
@@ -60,12 +74,13 @@ def list_images(images) -> list[tuple[str, object]]:
             rep = scan_zip(p)
             with zipfile.ZipFile(p) as zf:
                 return sorted((name, zf.read(info)) for name, info in rep.members.items())
-        if p.is_dir(): return sorted(_folder_images(p).items())   # the same images `prepare` finds
+        if p.is_dir(): return sorted(folder_images(p).items())   # the same images `prepare` finds
         return [(p.name, p)]
     return sorted((Path(q).name, Path(q)) for q in images)
 
 # %% ../nbs/07_predict.ipynb #2c792f52
-def fuse_for_inference(model: nn.Module) -> nn.Module:
+def fuse_for_inference(model: nn.Module, # a torchvision-style CNN, e.g. from `load_model`
+                      ) -> nn.Module:
     "A channels_last eval copy of `model` with every BatchNorm that follows a Conv2d folded into it."
     m = copy.deepcopy(model).eval()
     for mod in list(m.modules()):
@@ -80,8 +95,9 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
 # %% ../nbs/07_predict.ipynb #00f4e944
 TTA_VIEWS = {False: 1, 'flip': 2, 'crops': 10}
 
-def _decode(items: list, short: int, on_error) -> tuple[np.ndarray, dict]:
-    "Decode (name, source) pairs into an N x short x short x 3 uint8 array, and {name: error} for unreadable ones."
+def _load_squares(items: list, # (name, source) pairs, as `list_images` gives them
+                  short: int, on_error) -> tuple[np.ndarray, dict]:
+    "Decode the images into an N x short x short x 3 uint8 array of centre squares, and {name: error} for unreadable ones."
     out, errors = np.zeros((len(items), short, short, 3), np.uint8), {}
     for i, (name, src) in enumerate(items):
         try: out[i] = fit_square(load_rgb(src, draft=short), short)
@@ -103,11 +119,12 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
             images, # a zip, a folder, one image, or a list of image paths
             tta: bool | str = False, # False; 'flip' (or True): add the mirror image; 'crops': 5 crops and their mirrors
             batch_size: int = 16, # images per forward pass
-            img_size: int | None = None, # default: from `model.meta`
+            img_size: int | None = None, # default: the checkpoint's (`expected_input`)
             on_error: str | int = 'raise', # 'raise' on an unreadable image, or the label to write for it (reported)
             fuse: bool = True, # fold BatchNorm into the convolutions of a copy of `model` first (faster, same result)
             prefetch: bool = True, # decode the next batch in a thread while the model runs
-            progress: bool = True) -> pd.DataFrame:
+            progress: bool = True, # show a progress bar
+           ) -> pd.DataFrame:
     "Predict `images` in sorted name order: a DataFrame of name, label and one probability column per class."
     tta = 'flip' if tta is True else tta
     if tta not in TTA_VIEWS: raise Cat12Error(f"tta={tta!r}: use False, 'flip' or 'crops'")
@@ -115,7 +132,7 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
     exported = hasattr(model, 'predict_uint8')   # an exported model (`cat12.deploy.OnnxModel`): uint8 in, probabilities out
     if exported and img_size not in (None, meta['img_size']):
         raise Cat12Error(f"img_size={img_size}: this exported model takes {meta['img_size']} px images only")
-    img_size = img_size or meta.get('img_size', 224)
+    img_size, mean, std = expected_input(meta, getattr(model, 'path', None), img_size)
     short = resize_size(img_size)
     n_out = (model.num_classes if exported else model.fc.out_features if isinstance(getattr(model, 'fc', None), nn.Linear)
              else len(meta.get('classes', [])) or 12)
@@ -126,13 +143,13 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
     device = torch.device('cpu') if exported else next(model.parameters()).device
     net = model if exported else fuse_for_inference(model) if fuse else model.eval()
     # the mean and std, scaled to 0-255 so that normalising works directly on the uint8 pixels
-    mean = torch.tensor(meta.get('mean', IMAGENET_MEAN), device=device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(meta.get('std', IMAGENET_STD), device=device).view(1, 3, 1, 1) * 255
+    mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
     probs, errors = [], {}
     with ThreadPoolExecutor(1) as pool, torch.inference_mode(), \
          progress_bar(total=len(items), desc='predict', unit='img', disable=not progress) as bar:
-        job = lambda b: pool.submit(_decode, b, short, on_error) if prefetch else _decode(b, short, on_error)
+        job = lambda b: pool.submit(_load_squares, b, short, on_error) if prefetch else _load_squares(b, short, on_error)
         pending = job(batches[0])
         for j in range(len(batches)):
             arr, errs = pending.result() if prefetch else pending
@@ -154,40 +171,25 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
     df.attrs['errors'] = errors
     return df
 
-# %% ../nbs/07_predict.ipynb #41d02454
-def show_top(img, # a path, bytes or a PIL image
-             probs, # one probability per class
-             classes=None, # class names (default: the class numbers)
-             k: int = 3, # how many classes to show
-             ax=None, size: float = 2.5, dpi: int = 60):
-    "Show `img` with its top-`k` classes and their probabilities over it; returns the matplotlib figure."
-    import matplotlib.pyplot as plt  # only needed for this picture
-    probs = np.asarray(probs, dtype=float)
-    if ax is None: _, ax = plt.subplots(figsize=(size, size), dpi=dpi)
-    ax.imshow(img if hasattr(img, 'size') and not isinstance(img, bytes) else load_rgb(img)); ax.axis('off')
-    top = np.argsort(-probs)[:k]
-    text = '\n'.join(f"{classes[i] if classes is not None else i}: {probs[i]:.0%}" for i in top)
-    ax.text(0.03, 0.97, text, transform=ax.transAxes, va='top', ha='left', fontsize=9, color='white',
-            bbox=dict(facecolor='black', alpha=0.6, pad=2, edgecolor='none'))
-    return ax.figure
-
 # %% ../nbs/07_predict.ipynb #260275e6
 def write_submission(preds: pd.DataFrame, # with columns name and label
-                     path='result.csv') -> Path:
+                     path='result.csv', # the file to write
+                    ) -> Path:
     "Write `name,label` lines (no header, a newline after every line) atomically."
     lines = ''.join(f"{n},{int(l)}\n" for n, l in zip(preds['name'], preds['label']))
     atomic_write(path, lines)
     return Path(path)
 
-def _names(test) -> list[str]:
-    "The image names of a test zip, folder or list of names."
+def _test_names(test) -> list[str]:
+    "The image names a submission must list, from a test zip, folder or list of names."
     if isinstance(test, (list, tuple, set)) and test and not isinstance(next(iter(test)), Path): return sorted(test)
     if isinstance(test, (str, Path)) and Path(test).suffix.lower() == '.zip': return sorted(scan_zip(test).members)
     return [n for n, _ in list_images(test)]
 
 def check_submission(path, # the result.csv to check
                      test, # the test zip, folder, or list of names
-                     num_classes: int = 12) -> list[str]:
+                     num_classes: int = 12, # labels go from 0 to num_classes - 1
+                    ) -> list[str]:
     "Every fault of a submission file (empty when it is right): format, labels, missing, extra or repeated names, count."
     path = Path(path)
     if not path.is_file(): return [f"{path}: file not found"]
@@ -195,7 +197,7 @@ def check_submission(path, # the result.csv to check
     if raw.startswith(b'\xef\xbb\xbf'): faults.append(f"{path.name}: starts with a byte-order mark")
     if b'\r' in raw: faults.append(f"{path.name}: has Windows line ends (\\r\\n)")
     if raw and not raw.endswith(b'\n'): faults.append(f"{path.name}: the last line has no newline")
-    expected, seen = set(_names(test)), {}
+    expected, seen = set(_test_names(test)), {}
     lines = raw.decode('utf-8', errors='replace').lstrip('\ufeff').split('\n')
     if lines and lines[-1] == '': lines = lines[:-1]
     for i, line in enumerate(lines, 1):
@@ -214,7 +216,8 @@ def check_submission(path, # the result.csv to check
     if len(lines) != len(expected): faults.append(f"{len(lines)} lines for {len(expected)} test images")
     return faults
 
-def read_submission(path) -> pd.DataFrame:
+def read_submission(path, # a result.csv or test_labels.csv: name,label lines, no header
+                   ) -> pd.DataFrame:
     "A result.csv or answer key as a DataFrame of name and label."
     return pd.read_csv(path, header=None, names=['name', 'label'], dtype={'name': str, 'label': int})
 

@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['BREED_SPECS', 'BREEDS', 'TRAITS', 'COAT_COLOURS', 'EYE_COLOURS', 'PATTERNS', 'EAR_KINDS', 'BUILDS', 'WHITES',
-           'SOURCE_SPECS', 'TASKS', 'PRESETS', 'QUIRKS', 'ASPECTS', 'SAMPLE_FILES', 'Breed', 'breed_differences',
-           'source_breeds', 'draw_cat', 'SampleItem', 'plan_sample', 'render_item', 'render_all', 'make_sample']
+           'SOURCE_SPECS', 'TASKS', 'PRESETS', 'QUIRKS', 'ASPECTS', 'TRAIN_ZIP', 'TEST_ZIP', 'LABELS', 'ANSWERS',
+           'SAMPLE_FILES', 'Breed', 'breed_differences', 'source_breeds', 'draw_cat', 'SampleItem', 'random_names',
+           'plan_sample', 'render_item', 'atomic_path', 'atomic_write', 'write_zip', 'render_all', 'make_sample']
 
 # %% ../nbs/00_sample.ipynb #f65bfb02
 import io
@@ -73,7 +74,9 @@ def _same(a, b) -> bool:
     if isinstance(a, float): return abs(a - b) < 0.1
     return a == b
 
-def breed_differences(a: Breed, b: Breed) -> list:
+def breed_differences(a: Breed,  # one breed
+                      b: Breed,  # the other
+                     ) -> list:  # names from `TRAITS`, in their order
     "The traits in which breeds `a` and `b` differ (the marks of two solid coats are not compared: they are invisible)."
     return [t for t in TRAITS if not (t == 'marks' and a.pattern == b.pattern == 'solid')
             and not _same(getattr(a, t), getattr(b, t))]
@@ -166,6 +169,29 @@ def _draw_silhouette(d: ImageDraw.ImageDraw, g: dict, c: int, fluffy: bool, rng:
                 tip = (cx + rx * k * np.cos(a), cy + ry * k * np.sin(a))
                 d.polygon([(x * c, y * c) for x, y in (base[0], tip, base[1])], fill=255)
 
+# %% ../nbs/00_sample.ipynb #cf83c926
+def _draw_points(coat: Image.Image, g: dict, marks):
+    "Darken face, ears, legs and tail of `coat` with `marks`, blending softly."
+    c = coat.width
+    m = Image.new('L', coat.size, 0)
+    d = ImageDraw.Draw(m)
+    hx, hy, hrx, hry = g['head']
+    d.ellipse(_box(hx, hy + 0.25 * hry, 0.62 * hrx, 0.7 * hry, c), fill=255)
+    for ear in g['ears']: d.polygon([(x * c, y * c) for x, y in ear], fill=255)
+    for lx, top, bottom in g['legs']: d.rectangle([(lx - 0.06) * c, (top + 0.08) * c, (lx + 0.06) * c, c], fill=255)
+    _draw_tail(d, g, c, 255, scale=1.3)
+    m = m.filter(ImageFilter.BoxBlur(max(1, c // 50)))
+    coat.paste(Image.new('RGB', coat.size, marks), (0, 0), m)
+
+def _draw_white(d: ImageDraw.ImageDraw, g: dict, c: int, where: str):
+    "White paws (gloves), plus a white chest and chin for 'chest'."
+    for lx, top, bottom in g['legs']: d.ellipse(_box(lx, bottom, 0.06, 0.045, c), fill=(250, 250, 248))
+    if where == 'chest':
+        hx, hy, hrx, hry = g['head']
+        d.polygon([(hx * c, (hy + 0.2 * hry) * c), ((hx - 0.1) * c, 0.95 * c), ((hx + 0.1) * c, 0.95 * c)],
+                  fill=(250, 250, 248))
+        d.ellipse(_box(hx, hy + 0.7 * hry, 0.35 * hrx, 0.3 * hry, c), fill=(250, 250, 248))
+
 # %% ../nbs/00_sample.ipynb #358efc56
 def _jitter(rgb, rng, amount=12):
     "`rgb` with each channel moved by up to `amount`."
@@ -209,29 +235,6 @@ def _draw_pattern(coat: Image.Image, spec: Breed, g: dict, rng: np.random.Genera
     elif p == 'points':
         _draw_points(coat, g, marks)
     if spec.white: _draw_white(d, g, c, spec.white)
-
-# %% ../nbs/00_sample.ipynb #cf83c926
-def _draw_points(coat: Image.Image, g: dict, marks):
-    "Darken face, ears, legs and tail of `coat` with `marks`, blending softly."
-    c = coat.width
-    m = Image.new('L', coat.size, 0)
-    d = ImageDraw.Draw(m)
-    hx, hy, hrx, hry = g['head']
-    d.ellipse(_box(hx, hy + 0.25 * hry, 0.62 * hrx, 0.7 * hry, c), fill=255)
-    for ear in g['ears']: d.polygon([(x * c, y * c) for x, y in ear], fill=255)
-    for lx, top, bottom in g['legs']: d.rectangle([(lx - 0.06) * c, (top + 0.08) * c, (lx + 0.06) * c, c], fill=255)
-    _draw_tail(d, g, c, 255, scale=1.3)
-    m = m.filter(ImageFilter.BoxBlur(max(1, c // 50)))
-    coat.paste(Image.new('RGB', coat.size, marks), (0, 0), m)
-
-def _draw_white(d: ImageDraw.ImageDraw, g: dict, c: int, where: str):
-    "White paws (gloves), plus a white chest and chin for 'chest'."
-    for lx, top, bottom in g['legs']: d.ellipse(_box(lx, bottom, 0.06, 0.045, c), fill=(250, 250, 248))
-    if where == 'chest':
-        hx, hy, hrx, hry = g['head']
-        d.polygon([(hx * c, (hy + 0.2 * hry) * c), ((hx - 0.1) * c, 0.95 * c), ((hx + 0.1) * c, 0.95 * c)],
-                  fill=(250, 250, 248))
-        d.ellipse(_box(hx, hy + 0.7 * hry, 0.35 * hrx, 0.3 * hry, c), fill=(250, 250, 248))
 
 # %% ../nbs/00_sample.ipynb #ae42980b
 def _draw_face(d: ImageDraw.ImageDraw, g: dict, c: int, spec: Breed, rng: np.random.Generator):
@@ -357,8 +360,10 @@ class SampleItem:
 # %% ../nbs/00_sample.ipynb #d7183276
 _ALPHABET = np.array(list(string.ascii_letters + string.digits))
 
-def _names(rng: np.random.Generator, n: int) -> list:
-    "`n` distinct random file names like the real ones."
+def random_names(rng: np.random.Generator,  # the names are drawn from this generator
+                 n: int,  # how many names
+                ) -> list:  # `n` distinct names like 'aZ3...q.jpg'
+    "`n` distinct random file names like the real ones: 32 letters and digits, then '.jpg'."
     names = []
     while len(set(names)) < n:
         names = [''.join(r) + '.jpg' for r in _ALPHABET[rng.integers(0, len(_ALPHABET), (n, 32))]]
@@ -387,7 +392,7 @@ def plan_sample(preset: str = 'full',  # 'full' (180 + 20 images per breed) or '
                 train_per_class: int | None = None,  # override the preset's training images per breed
                 test_per_class: int | None = None,  # override the preset's test images per breed
                 sizes: tuple | None = None,  # override the preset's (min, max) longer side in pixels
-                task: str = 'cat12',  # whose breeds: 'cat12' (the 12 targets) or 'source' (the 64 pretraining breeds)
+                task: str = 'cat12',  # whose breeds: 'cat12' (the 12 targets) or 'source' (the 48 pretraining breeds)
                ) -> list:  # `SampleItem`s: the training ones, then the test ones
     "Plan every file of a sample: name, label, size and kind."
     p = dict(_preset(preset))
@@ -396,7 +401,7 @@ def plan_sample(preset: str = 'full',  # 'full' (180 + 20 images per breed) or '
     k = len(_task(task))
     rng = np.random.default_rng(seed)
     counts = {'train': p['train_per_class'] * k, 'test': p['test_per_class'] * k}
-    names = iter(_names(rng, sum(counts.values())))
+    names = iter(random_names(rng, sum(counts.values())))
     items = []
     for split, n in counts.items():
         labels = rng.permutation(np.repeat(np.arange(k), n // k))
@@ -435,27 +440,44 @@ def render_item(item: SampleItem,  # the planned file
 
 # %% ../nbs/00_sample.ipynb #3fea5792
 @contextmanager
-def _atomic(path: Path):
-    "A binary file to write; it replaces `path` only if the `with` block succeeds."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+def atomic_path(path: str | Path,  # the file to write; its folder is created if needed
+               ):  # yields a fresh temporary path beside `path`
+    "A temporary path to write to; on success it is synced and renamed over `path`, else removed."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp' + path.suffix, dir=path.parent)
+    os.close(fd)   # unique per process and call, so concurrent writers (e.g. DDP ranks) never share it
     try:
-        with os.fdopen(fd, 'wb') as f: yield f
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY); os.fsync(fd); os.close(fd)
         mask = os.umask(0); os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it private (0600); give it the permissions of any new file
+        os.chmod(tmp, 0o666 & ~mask)   # mkstemp makes it private (0600); give it the permissions of any new file
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         if os.path.exists(tmp): os.unlink(tmp)
-        raise
+
+def atomic_write(path: str | Path,  # the file to write
+                 data: bytes | str,  # its content; a str is written as UTF-8
+                ) -> Path:  # `path`
+    "Write `data` to `path` atomically (see `atomic_path`)."
+    with atomic_path(path) as tmp: Path(tmp).write_bytes(data.encode('utf-8') if isinstance(data, str) else data)
+    return Path(path)
 
 # %% ../nbs/00_sample.ipynb #65724877
-def _zip_info(member: str) -> zipfile.ZipInfo:
-    "A ZipInfo with fixed date, permissions and system, for reproducible zips."
-    zi = zipfile.ZipInfo(member, date_time=(2024, 1, 1, 0, 0, 0))
-    zi.compress_type, zi.create_system, zi.external_attr = zipfile.ZIP_STORED, 3, 0o644 << 16
-    return zi
+def write_zip(path: str | Path,  # the zip file to write (atomically)
+              members,  # (member name, bytes) pairs, stored in this order
+             ) -> Path:  # `path`
+    "Write a zip of stored members with fixed dates, permissions and system: the same members give the same bytes."
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, 'w') as z:
+        for member, data in members:
+            zi = zipfile.ZipInfo(member, date_time=(2024, 1, 1, 0, 0, 0))
+            zi.compress_type, zi.create_system, zi.external_attr = zipfile.ZIP_STORED, 3, 0o644 << 16
+            z.writestr(zi, data)
+    return Path(path)
 
 # %% ../nbs/00_sample.ipynb #8b9da025
-def render_all(items: list, workers: int | None = None) -> list:
+def render_all(items: list,  # `SampleItem`s to draw
+               workers: int | None = None,  # processes (default: one per CPU, at most 8); 1 draws here
+              ) -> list:  # the bytes of each item, in the order of `items`
     "Bytes of every item in `items`, in order; uses a process pool for large jobs."
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     if workers > 1 and len(items) >= 200:
@@ -465,7 +487,8 @@ def render_all(items: list, workers: int | None = None) -> list:
     return [render_item(it) for it in items]
 
 # %% ../nbs/00_sample.ipynb #70d48be0
-SAMPLE_FILES = ('cat_12_train.zip', 'train_list.txt', 'cat_12_test.zip', 'test_labels.csv')
+TRAIN_ZIP, TEST_ZIP, LABELS, ANSWERS = 'cat_12_train.zip', 'cat_12_test.zip', 'train_list.txt', 'test_labels.csv'
+SAMPLE_FILES = (TRAIN_ZIP, LABELS, TEST_ZIP, ANSWERS)  # the four files of the task, as `make_sample` writes them
 
 def _flip_labels(items: list, share: float, seed: int, k: int) -> dict:
     "For `share` of the training items, drawn from `seed`: another of the `k` breeds, at random (name -> the wrong label)."
@@ -481,7 +504,7 @@ def make_sample(dest: str | Path,  # folder to write into (created if needed); o
                 test_per_class: int | None = None,  # override the preset's test images per breed
                 sizes: tuple | None = None,  # override the preset's (min, max) longer side in pixels
                 workers: int | None = None,  # processes for drawing (default: one per CPU, at most 8)
-                task: str = 'cat12',  # whose breeds: 'cat12', or 'source' for the pretraining task (labels 0 to 63)
+                task: str = 'cat12',  # whose breeds: 'cat12', or 'source' for the pretraining task (labels 0 to 47)
                 label_noise: float = 0.0,  # share of training labels to replace by another breed (listed in flipped_labels.csv)
                ) -> Path:  # `dest`
     "Write a synthetic Cat-12 sample: the two zips, `train_list.txt` and the test answer key `test_labels.csv`."
@@ -492,17 +515,12 @@ def make_sample(dest: str | Path,  # folder to write into (created if needed); o
     dest.mkdir(parents=True, exist_ok=True)
     by_name = sorted(items, key=lambda it: (it.split, it.name))
     blobs = render_all(by_name, workers)
-    for split in ('train', 'test'):
-        with _atomic(dest / f'cat_12_{split}.zip') as f, zipfile.ZipFile(f, 'w') as z:
-            for it, data in zip(by_name, blobs):
-                if it.split == split: z.writestr(_zip_info(it.member), data)
-    with _atomic(dest / 'train_list.txt') as f:
-        f.write(''.join(f'{it.member}\t{wrong.get(it.name, it.label)}\n' for it in items if it.split == 'train').encode())
-    with _atomic(dest / 'test_labels.csv') as f:
-        f.write(''.join(f'{it.name},{it.label}\n' for it in by_name if it.split == 'test').encode())
+    for split, zname in (('train', TRAIN_ZIP), ('test', TEST_ZIP)):
+        write_zip(dest / zname, [(it.member, data) for it, data in zip(by_name, blobs) if it.split == split])
+    atomic_write(dest / LABELS, ''.join(f'{it.member}\t{wrong.get(it.name, it.label)}\n' for it in items if it.split == 'train'))
+    atomic_write(dest / ANSWERS, ''.join(f'{it.name},{it.label}\n' for it in by_name if it.split == 'test'))
     flipped = dest / 'flipped_labels.csv'   # which labels are wrong: only with label_noise, so a clean sample has none
     if wrong:
-        with _atomic(flipped) as f:
-            f.write(('name,true,given\n' + ''.join(f'{it.name},{it.label},{wrong[it.name]}\n' for it in items if it.name in wrong)).encode())
+        atomic_write(flipped, 'name,true,given\n' + ''.join(f'{it.name},{it.label},{wrong[it.name]}\n' for it in items if it.name in wrong))
     elif flipped.is_file(): flipped.unlink()   # it described the train_list.txt just replaced
     return dest

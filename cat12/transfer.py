@@ -27,7 +27,7 @@ def source_data(cache=None, # folder for the drawn data and their work folder (d
                 img_size: int = 64, # the size the network will see; the decoded cache is made for it
                 seed: int = 0, # seeds the drawing and the validation split
                 sizes: tuple | None = None, # (min, max) longer side of the drawn images (default: photo-like, 300-800)
-                progress: bool = True,
+                progress: bool = True, # print what is drawn and prepared
                ) -> Prepared:
     "The source task, drawn and prepared once under `cache`; later calls with the same settings reuse it."
     key = f'seed{seed}-{per_class}' + (f'-{sizes[0]}x{sizes[1]}' if sizes else '')
@@ -42,13 +42,16 @@ def source_data(cache=None, # folder for the drawn data and their work folder (d
 
 # %% ../nbs/06_transfer.ipynb #fe69286f
 def pretrain(out, # the weights file to write (.pth); the sidecar goes beside it, with the suffix .json
-             epochs: int = 5, img_size: int = 64, seed: int = 0,
+             epochs: int = 5, # passes over the source training images
+             img_size: int = 64, # input size in pixels (the decoded cache is made for it)
+             seed: int = 0, # seeds the drawing, the validation split, the initial weights and the training order
              per_class: int = 60, # source training images per breed (10 % of them are held out for validation)
-             lr: float = 2e-3, batch_size: int = 32,
+             lr: float = 2e-3, # peak learning rate of the one-cycle schedule
+             batch_size: int = 32, # images per step
              cache=None, # where the source data are kept (default: `DEFAULT_CACHE`)
              sizes: tuple | None = None, # (min, max) longer side of the drawn images (default: photo-like)
              model: nn.Module | None = None, # the network to train (default: a ResNet50 with one output per source breed)
-             progress: bool = True,
+             progress: bool = True, # print the drawing, the preparing and the training progress
             ) -> Path:
     "Train a network on the 48-breed source task; write its state dict to `out` and a JSON sidecar beside it."
     out, t0 = Path(out), time.time()

@@ -12,22 +12,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 from IPython.display import display
 
 from .images import Cat12Error, load_rgb
 from .data import IMAGENET_MEAN, IMAGENET_STD, in_notebook, eval_tfms, fit_square, resize_size
+from .predict import expected_input
 
 # %% auto #0
 __all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes', 'to_image',
            'image_grid', 'fig_png', 'show_batch', 'plot_history', 'LivePlot', 'plot_lr_schedule', 'plot_runs',
            'show_filters', 'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy',
            'top_losses', 'plot_top_losses', 'show_predictions', 'class_activation_map', 'grad_cam', 'show_heatmap',
-           'plot_heatmaps', 'model_view', 'image_paths', 'DatasetBrowser', 'model_predict_fn', 'top_k', 'UploadPredict']
+           'plot_heatmaps', 'model_view', 'image_paths', 'png_thumbnail', 'DatasetBrowser', 'model_predict_fn', 'top_k',
+           'UploadPredict']
 
 # %% ../nbs/03_viz.ipynb #1ddd86d0
 DPI = 60  # small figures keep notebooks light
 
-def class_images(work, split: str = 'train') -> pd.DataFrame:
+def class_images(work, # the work folder of `prepare`
+                 split: str = 'train', # 'train' or 'val'
+                ) -> pd.DataFrame:
     "The images of the class folders `work/<split>/<class>/` as a DataFrame of path and label."
     rows = [(p, int(p.parent.name)) for p in sorted(Path(work, split).glob('*/*')) if p.parent.name.isdigit()]
     return pd.DataFrame(rows, columns=['path', 'label'])
@@ -51,7 +56,8 @@ def show_class_grid(items: pd.DataFrame, # columns path and label
 
 # %% ../nbs/03_viz.ipynb #8d90eaf2
 def plot_class_counts(labels, # one label per image
-                      classes: list) -> plt.Figure:
+                      classes: list, # class names, indexed by label
+                     ) -> plt.Figure:
     "A bar chart of images per class; the title notes the imbalance (largest / smallest)."
     counts = pd.Series(labels).value_counts().reindex(range(len(classes)), fill_value=0)
     fig, ax = plt.subplots(figsize=(6, 2.5), dpi=DPI)
@@ -81,7 +87,7 @@ def plot_mode_census(df: pd.DataFrame, # columns mode and format, one row per im
     return fig
 
 def plot_image_sizes(df: pd.DataFrame, # columns width and height, one row per image
-                     bins: int = 20,
+                     bins: int = 20, # histogram bins
                      extreme: float = 2.5, # aspects beyond this (or 1/this) are counted as extreme
                     ) -> plt.Figure:
     "Histograms of the image widths and heights, and of the aspect (width / height)."
@@ -98,7 +104,8 @@ def plot_image_sizes(df: pd.DataFrame, # columns width and height, one row per i
 
 # %% ../nbs/03_viz.ipynb #020d561c
 def to_image(x, # a path or bytes, an H x W x 3 uint8 array, or a C x H x W tensor (normalised if float)
-             mean=IMAGENET_MEAN, std=IMAGENET_STD, # the normalisation to undo for float tensors
+             mean=IMAGENET_MEAN, # the normalisation to undo for float tensors: mean
+             std=IMAGENET_STD, # and std
             ) -> np.ndarray:
     "Any image-like input as an H x W x 3 array that `imshow` shows correctly."
     if isinstance(x, (str, Path, bytes)): return np.asarray(load_rgb(x, draft=96))
@@ -109,7 +116,10 @@ def to_image(x, # a path or bytes, an H x W x 3 uint8 array, or a C x H x W tens
         return x.permute(1, 2, 0).numpy()
     return np.asarray(x)
 
-def image_grid(n: int, ncols: int, size: float):
+def image_grid(n: int, # how many images
+               ncols: int, # images per row
+               size: float, # inches per image
+              ):
     "A figure with `n` image axes (ticks off) in rows of `ncols`; spare axes hidden."
     ncols = max(1, min(ncols, n)); nrows = max(1, -(-n // ncols))
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), dpi=DPI, squeeze=False)
@@ -118,7 +128,9 @@ def image_grid(n: int, ncols: int, size: float):
     for ax in axs[n:]: fig.delaxes(ax)
     return fig, axs[:n]
 
-def fig_png(fig: plt.Figure, dpi: int = 80) -> bytes:
+def fig_png(fig: plt.Figure, # the figure to render
+            dpi: int = 80, # pixels per inch of the PNG
+           ) -> bytes:
     "`fig` as PNG bytes; the figure is closed."
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
     return buf.getvalue()
@@ -126,8 +138,12 @@ def fig_png(fig: plt.Figure, dpi: int = 80) -> bytes:
 def show_batch(xb: torch.Tensor, # a batch, B x 3 x H x W, normalised
                yb=None, # the labels, to show as titles
                classes: list | None = None, # class names, indexed by label
-               mean=IMAGENET_MEAN, std=IMAGENET_STD, # the normalisation of the batch
-               n: int = 16, ncols: int = 8, size: float = 1.0) -> plt.Figure:
+               mean=IMAGENET_MEAN, # the normalisation of the batch: mean
+               std=IMAGENET_STD, # and std
+               n: int = 16, # how many images
+               ncols: int = 8, # images per row
+               size: float = 1.0, # inches per image
+              ) -> plt.Figure:
     "The first `n` images of a batch, denormalised, with their labels."
     n = min(n, len(xb)); fig, axs = image_grid(n, ncols, size)
     for i, ax in enumerate(axs):
@@ -136,7 +152,8 @@ def show_batch(xb: torch.Tensor, # a batch, B x 3 x H x W, normalised
     return fig
 
 # %% ../nbs/03_viz.ipynb #aa24457e
-def plot_history(hist: pd.DataFrame) -> plt.Figure:
+def plot_history(hist: pd.DataFrame, # one row per epoch: epoch, train_loss, valid_loss, valid_acc
+                ) -> plt.Figure:
     "Training and validation loss, and validation accuracy, per epoch."
     fig, (a, b) = plt.subplots(1, 2, figsize=(7, 2.5), dpi=DPI)
     a.plot(hist.epoch, hist.train_loss, 'o-', label='train'); a.plot(hist.epoch, hist.valid_loss, 'o-', label='valid')
@@ -192,8 +209,11 @@ def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one h
     return fig
 
 def show_filters(weight: torch.Tensor, # out_channels x 3 x k x k: a first convolution's weights
-                 n: int = 32, ncols: int = 16, size: float = 0.45,
-                 title: str | None = None) -> plt.Figure:
+                 n: int = 32, # how many filters
+                 ncols: int = 16, # filters per row
+                 size: float = 0.45, # inches per filter
+                 title: str | None = None, # above the grid
+                ) -> plt.Figure:
     "The first `n` filters of a convolution over RGB images, as pictures, each scaled to 0-1 on its own."
     w = weight.detach().float().cpu()[:n]
     lo, hi = w.amin((1, 2, 3), keepdim=True), w.amax((1, 2, 3), keepdim=True)
@@ -206,14 +226,17 @@ def show_filters(weight: torch.Tensor, # out_channels x 3 x k x k: a first convo
 # %% ../nbs/03_viz.ipynb #af870aeb
 def confusion_matrix(targets, # true labels
                      preds, # predicted labels
-                     num_classes: int) -> np.ndarray:
+                     num_classes: int, # C: labels go from 0 to C - 1
+                    ) -> np.ndarray:
     "Counts of (true, predicted) pairs: a `num_classes x num_classes` int array, rows = true class."
     t, p = np.asarray(targets, dtype=np.int64), np.asarray(preds, dtype=np.int64)
     return np.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
-def plot_confusion_matrix(targets, preds, # true and predicted labels
+def plot_confusion_matrix(targets, # true labels
+                          preds, # predicted labels
                           classes: list, # class names, indexed by label
-                          size: float = 4.5) -> plt.Figure:
+                          size: float = 4.5, # inches
+                         ) -> plt.Figure:
     "The confusion matrix with class names and counts; the title gives the accuracy."
     cm = confusion_matrix(targets, preds, len(classes))
     fig, ax = plt.subplots(figsize=(size, size), dpi=DPI)
@@ -228,13 +251,19 @@ def plot_confusion_matrix(targets, preds, # true and predicted labels
     fig.tight_layout()
     return fig
 
-def class_accuracy(targets, preds, classes: list) -> pd.DataFrame:
+def class_accuracy(targets, # true labels
+                   preds, # predicted labels
+                   classes: list, # class names, indexed by label
+                  ) -> pd.DataFrame:
     "Per true class: images, correct predictions and accuracy."
     cm = confusion_matrix(targets, preds, len(classes)); n = cm.sum(1)
     return pd.DataFrame(dict(label=range(len(classes)), name=[str(c) for c in classes], images=n, correct=np.diag(cm),
                              accuracy=np.where(n > 0, np.diag(cm) / np.maximum(n, 1), np.nan)))
 
-def plot_class_accuracy(targets, preds, classes: list) -> plt.Figure:
+def plot_class_accuracy(targets, # true labels
+                        preds, # predicted labels
+                        classes: list, # class names, indexed by label
+                       ) -> plt.Figure:
     "A horizontal bar chart of the accuracy of each true class."
     acc = class_accuracy(targets, preds, classes)
     fig, ax = plt.subplots(figsize=(4, 0.25 * len(classes) + 0.8), dpi=DPI)
@@ -246,7 +275,8 @@ def plot_class_accuracy(targets, preds, classes: list) -> plt.Figure:
 # %% ../nbs/03_viz.ipynb #44aa24b0
 def top_losses(probs, # N x C class probabilities
                targets, # N true labels
-               k: int = 9) -> pd.DataFrame:
+               k: int = 9, # how many
+              ) -> pd.DataFrame:
     "The `k` images with the highest loss (lowest probability on the true class): index, actual, predicted, probabilities and loss."
     probs, t = np.asarray(probs, dtype=np.float64), np.asarray(targets, dtype=np.int64)
     p_true = probs[np.arange(len(t)), t]
@@ -255,9 +285,14 @@ def top_losses(probs, # N x C class probabilities
     return df.sort_values('loss', ascending=False, kind='stable').head(k).reset_index(drop=True)
 
 def plot_top_losses(images, # one image per row of `probs`: paths, bytes, uint8 arrays or a normalised tensor batch
-                    probs, targets, # N x C probabilities and N true labels
-                    classes: list, k: int = 9, ncols: int = 3, size: float = 1.6,
-                    mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                    probs, # N x C class probabilities
+                    targets, # N true labels
+                    classes: list, # class names, indexed by label
+                    k: int = 9, # how many images
+                    ncols: int = 3, # images per row
+                    size: float = 1.6, # inches per image
+                    mean=IMAGENET_MEAN, # the normalisation of a tensor batch: mean
+                    std=IMAGENET_STD, # and std
                     model: torch.nn.Module | None = None, # if given: show what it saw (the validation crop) with the Grad-CAM of its prediction
                     meta: dict | None = None, # the model's img_size, mean, std (default: `model.meta`)
                    ) -> plt.Figure:
@@ -265,7 +300,7 @@ def plot_top_losses(images, # one image per row of `probs`: paths, bytes, uint8 
     top = top_losses(probs, targets, k)
     fig, axs = image_grid(len(top), ncols, size)
     if model is not None:
-        meta = meta or getattr(model, 'meta', {}); mean, std = meta.get('mean', mean), meta.get('std', std)
+        _, mean, std = expected_input(meta or model.meta, getattr(model, 'path', None))
         xs = model_view(model, [images[i] for i in top.idx], meta)
         maps, _ = grad_cam(model, xs.to(next(model.parameters()).device), top.predicted.to_numpy())
     for j, (ax, r) in enumerate(zip(axs, top.itertuples())):
@@ -279,9 +314,14 @@ def plot_top_losses(images, # one image per row of `probs`: paths, bytes, uint8 
 
 def show_predictions(images, # paths, bytes, uint8 arrays or a normalised tensor batch
                      probs, # N x C class probabilities
-                     classes: list, targets=None, # true labels, to colour the predictions
-                     n: int = 12, ncols: int = 6, size: float = 1.3,
-                     mean=IMAGENET_MEAN, std=IMAGENET_STD) -> plt.Figure:
+                     classes: list, # class names, indexed by label
+                     targets=None, # true labels, to colour the predictions
+                     n: int = 12, # how many images
+                     ncols: int = 6, # images per row
+                     size: float = 1.3, # inches per image
+                     mean=IMAGENET_MEAN, # the normalisation of a tensor batch: mean
+                     std=IMAGENET_STD, # and std
+                    ) -> plt.Figure:
     "The first `n` images with the predicted class and its probability drawn over them (green right, red wrong)."
     probs = np.asarray(probs); n = min(n, len(probs))
     fig, axs = image_grid(n, ncols, size)
@@ -322,7 +362,7 @@ def _with_stage(model, x, layer, grad: bool):
 def _classes(cls, logits: torch.Tensor) -> torch.Tensor:
     "One class per image: the given ones (an int for all, or one each), else the predicted ones."
     if cls is None: return logits.argmax(1)
-    return torch.as_tensor(cls, device=logits.device).long().expand(len(logits)).clone()
+    return torch.tensor(np.asarray(cls), device=logits.device).long().expand(len(logits)).clone()   # (a copy: pandas' arrays are read-only)
 
 def class_activation_map(model: torch.nn.Module, # a CNN ending in global average pooling and one linear layer, as ResNet
                          x: torch.Tensor, # B x 3 x H x W, normalised as the model expects
@@ -353,7 +393,12 @@ def grad_cam(model: torch.nn.Module, # any CNN classifier
 
 def show_heatmap(image, # anything `to_image` shows: a path, bytes, a uint8 array, a normalised tensor
                  heatmap, # h x w values in [0, 1] (from `grad_cam` or `class_activation_map`), stretched over the image
-                 ax=None, alpha: float = 0.45, title: str | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+                 ax=None, # the axes to draw on (default: a new figure)
+                 alpha: float = 0.45, # opacity of the map
+                 title: str | None = None, # above the image
+                 mean=IMAGENET_MEAN, # the normalisation of a tensor image: mean
+                 std=IMAGENET_STD, # and std
+                ):
     "The image with the map drawn over it in colour (red: where the evidence for the class is)."
     if ax is None: _, ax = plt.subplots(figsize=(2, 2), dpi=DPI)
     im = to_image(image, mean, std); h, w = im.shape[:2]
@@ -365,7 +410,12 @@ def show_heatmap(image, # anything `to_image` shows: a path, bytes, a uint8 arra
 
 def plot_heatmaps(images, # paths, bytes, uint8 arrays or a normalised tensor batch
                   heatmaps, # one h x w map per image
-                  titles: list | None = None, ncols: int = 4, size: float = 1.6, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> plt.Figure:
+                  titles: list | None = None, # one per image
+                  ncols: int = 4, # images per row
+                  size: float = 1.6, # inches per image
+                  mean=IMAGENET_MEAN, # the normalisation of a tensor batch: mean
+                  std=IMAGENET_STD, # and std
+                 ) -> plt.Figure:
     "A grid of images with their class maps over them."
     n = len(heatmaps); fig, axs = image_grid(n, ncols, size)
     for i, ax in enumerate(axs): show_heatmap(images[i], heatmaps[i], ax, title=titles[i] if titles else None, mean=mean, std=std)
@@ -373,14 +423,14 @@ def plot_heatmaps(images, # paths, bytes, uint8 arrays or a normalised tensor ba
     return fig
 
 
-def model_view(model: torch.nn.Module, images, # paths, bytes or H x W x 3 uint8 arrays; a normalised batch is returned as it is
+def model_view(model: torch.nn.Module, # a classifier; its `meta` (or `meta`) says what input it expects
+               images, # paths, bytes or H x W x 3 uint8 arrays; a normalised batch is returned as it is
                meta: dict | None = None, # img_size, mean, std (default: `model.meta`)
               ) -> torch.Tensor:
     "The batch `model` sees for `images`: resized, centre-cropped and normalised as the validation images were."
     if isinstance(images, torch.Tensor) and images.is_floating_point(): return images
-    meta = meta or getattr(model, 'meta', {})
-    size = int(meta.get('img_size', 224)); short = resize_size(size)
-    tfm = eval_tfms(size, meta.get('mean', IMAGENET_MEAN), meta.get('std', IMAGENET_STD))
+    size, mean, std = expected_input(meta or getattr(model, 'meta', {}), getattr(model, 'path', None))
+    short, tfm = resize_size(size), eval_tfms(size, mean, std)
     def one(im):
         arr = fit_square(load_rgb(im, draft=short), short) if isinstance(im, (str, Path, bytes)) else np.asarray(im)
         return tfm(torch.from_numpy(np.array(arr)).permute(2, 0, 1))   # a writable copy
@@ -388,7 +438,8 @@ def model_view(model: torch.nn.Module, images, # paths, bytes or H x W x 3 uint8
 
 # %% ../nbs/03_viz.ipynb #c1b2a357
 def image_paths(manifest: pd.DataFrame, # the manifest of `prepare`: split, name, label, status
-                work) -> pd.Series:
+                work, # the work folder of `prepare`
+               ) -> pd.Series:
     "Where each manifest row's image lies in `work`: its class folder if usable, else the extracted raw file."
     work = Path(work); raw = {p.name: p for p in (work/'raw').rglob('*') if p.is_file()} if (work/'raw').is_dir() else {}
     def one(r):
@@ -396,9 +447,12 @@ def image_paths(manifest: pd.DataFrame, # the manifest of `prepare`: split, name
         return raw.get(r.name)
     return pd.Series([one(r) for r in manifest.itertuples()], index=manifest.index, dtype=object)
 
-def _png(src, size: int = 160) -> bytes:
-    "A PNG thumbnail of `src`, at most `size` pixels on its long side."
-    im = load_rgb(src, draft=size); im.thumbnail((size, size))
+def png_thumbnail(src, # a path, bytes, or an H x W x 3 uint8 array (a cached square)
+                  size: int = 160, # the longest side, in pixels
+                 ) -> bytes:
+    "A PNG thumbnail of an image, at most `size` pixels on its long side, for `widgets.Image`."
+    im = Image.fromarray(np.asarray(src, dtype=np.uint8)) if isinstance(src, np.ndarray) else load_rgb(src, draft=size)
+    im.thumbnail((size, size))
     buf = io.BytesIO(); im.save(buf, format='PNG'); return buf.getvalue()
 
 class DatasetBrowser(widgets.VBox):
@@ -437,7 +491,7 @@ class DatasetBrowser(widgets.VBox):
         r = rows.iloc[min(self.slider.value, len(rows) - 1)]
         facts = {'name': r['name'], 'split': r.get('split', ''), 'real format': r.get('format'), 'mode': r.get('mode'),
                  'size': f"{r.get('width', 0):.0f} x {r.get('height', 0):.0f}", 'status': r.get('status')}
-        try: self.image.value = _png(r['path'], self.size) if r['path'] is not None else b''
+        try: self.image.value = png_thumbnail(r['path'], self.size) if r['path'] is not None else b''
         except Cat12Error as e: self.image.value = b''; facts['cannot show'] = str(e)
         self.info.value = '<table>' + ''.join(f'<tr><td><b>{k}</b></td><td>{html.escape(str(v))}</td></tr>'
                                               for k, v in facts.items()) + '</table>'
@@ -454,7 +508,10 @@ def model_predict_fn(model: torch.nn.Module, # a classifier returning logits
         with torch.inference_mode(): return model(x.to(device)).float().softmax(1)[0].cpu().numpy()
     return predict_bytes
 
-def top_k(probs, classes: list, k: int = 3) -> pd.DataFrame:
+def top_k(probs, # one probability per class
+          classes: list, # class names, indexed by label
+          k: int = 3, # how many
+         ) -> pd.DataFrame:
     "The `k` most likely classes: label, name and probability, best first."
     probs = np.asarray(probs, dtype=np.float64); idx = np.argsort(-probs, kind='stable')[:k]
     return pd.DataFrame(dict(label=idx, name=[str(classes[i]) for i in idx], prob=probs[idx]))
@@ -463,12 +520,15 @@ class UploadPredict(widgets.VBox):
     "Upload an image and see the top-k classes with their probabilities; with a model, also where it looked (Grad-CAM)."
     def __init__(self, predict_fn=None, # image bytes -> class probabilities
                  classes: list | None = None, # class names (default: meta['classes'] or 0..C-1)
-                 model=None, meta: dict | None = None, # instead of `predict_fn`: a model and its metadata
-                 k: int = 3, size: int = 160,
+                 model=None, # instead of `predict_fn`: a model,
+                 meta: dict | None = None, # and its metadata (default: `model.meta`)
+                 k: int = 3, # how many classes to list
+                 size: int = 160, # width of the images, in pixels
                  heatmap: bool = True): # with a model that has a `layer4`: show the Grad-CAM of the top class beside the image
         if predict_fn is None:
             if model is None: raise Cat12Error('UploadPredict: give predict_fn, or a model (and its meta)')
             meta = meta or getattr(model, 'meta', {}); predict_fn = model_predict_fn(model, meta)
+            expected_input(meta, getattr(model, 'path', None))   # a model whose input size is unknown is refused now, not at the upload
             classes = classes or meta.get('classes')
         self.predict_fn, self.classes, self.k, self.size = predict_fn, classes, k, size
         self.model = model if heatmap and model is not None and hasattr(model, 'layer4') else None
@@ -484,7 +544,8 @@ class UploadPredict(widgets.VBox):
         "The model's view of the image with the Grad-CAM of `cls` over it, as PNG bytes."
         x = model_view(self.model, [data], self.meta)
         maps, _ = grad_cam(self.model, x.to(next(self.model.parameters()).device), cls)
-        ax = show_heatmap(x[0], maps[0], mean=self.meta.get('mean', IMAGENET_MEAN), std=self.meta.get('std', IMAGENET_STD),
+        _, mean, std = expected_input(self.meta, getattr(self.model, 'path', None))
+        ax = show_heatmap(x[0], maps[0], mean=mean, std=std,
                           title=f'where it saw {self.classes[cls] if self.classes else cls}')
         return fig_png(ax.figure)
 
@@ -493,7 +554,7 @@ class UploadPredict(widgets.VBox):
         if not files: return
         f = files[-1]; data = bytes(f['content'])
         try:
-            self.image.value = _png(data, self.size)
+            self.image.value = png_thumbnail(data, self.size)
             probs = np.asarray(self.predict_fn(data), dtype=np.float64)
         except Cat12Error as e:
             self.image.value = b''; self.result.value = f'<b>cannot read {html.escape(f["name"])}</b>: {html.escape(str(e))}'; return

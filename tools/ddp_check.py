@@ -33,13 +33,13 @@ def first_batches(work, out):
     "Under torchrun: this rank's first training batch over 96 copies of one image, saved to out/rank<r>.pt."
     import numpy as np, torch
     from cat12.data import load_prepared, get_dls
-    from cat12.learner import init_distributed, _distributed_loaders
+    from cat12.hardware import init_distributed, distributed_loaders
     import torch.distributed as dist
     init_distributed('cpu')
     prep = load_prepared(work)
     x, y = prep.arrays('train')
     prep.arrays = lambda split: (np.repeat(x[:1], 96, 0), np.zeros(96, dtype=y.dtype)) if split == 'train' else (x[:8], y[:8])
-    train, _, _ = _distributed_loaders(get_dls(prep, img_size=32, batch_size=8, seed=0), seed=0)
+    train, _, _ = distributed_loaders(get_dls(prep, img_size=32, batch_size=8, seed=0), seed=0)
     torch.save(next(iter(train))[0], Path(out)/f'rank{dist.get_rank()}.pt')
     dist.destroy_process_group()
 
@@ -75,7 +75,7 @@ def main():
         if len(h1) != 2 or len(h2) != 2: fails.append(f'history rows: {len(h1)} and {len(h2)}, expected 2')
         # the reduced metrics equal a single-process evaluation of the checkpoint (last epoch = last.pth)
         code = ('import sys, json; from cat12.data import load_prepared; from cat12.predict import load_model; '
-                'import torch; from cat12.data import get_dls; from cat12.learner import autocast_dtype, evaluate; '
+                'import torch; from cat12.data import get_dls; from cat12.hardware import autocast_dtype; from cat12.learner import evaluate; '
                 f'prep = load_prepared({str(d/"two"/"work")!r}); m = load_model({str(d/"two"/"last.pth")!r}); '
                 'dls = get_dls(prep, img_size=32, batch_size=16, mean=m.meta["mean"], std=m.meta["std"]); '
                 'print(json.dumps(evaluate(m, dls.valid, amp=autocast_dtype(torch.device("cpu")))))')   # in the precision fit chose

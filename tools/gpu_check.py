@@ -28,7 +28,7 @@ def main():
     d = Path(a.out or tempfile.mkdtemp(prefix='cat12-gpu-check-')); d.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1' if a.dry_run else '4'))
     if a.dry_run: env['CUDA_VISIBLE_DEVICES'] = ''; os.environ['CUDA_VISIBLE_DEVICES'] = ''
-    from cat12.learner import autocast_dtype, default_device
+    from cat12.hardware import autocast_dtype, default_device
     device = torch.device('cpu') if a.dry_run else default_device()
     rep, fails = dict(dry_run=a.dry_run, torch=torch.__version__, python=platform.python_version()), []
     if device.type == 'cuda':
@@ -89,7 +89,7 @@ def main():
     else: print(f'torchrun --nproc_per_node {n}: {t:.1f} s')
     # 5. speed at 224 px
     try:
-        from cat12.learner import train_loop
+        from cat12.learner import TrainConfig, train_loop
         from cat12.model import create_model
         from cat12.data import load_prepared
         from cat12.predict import load_model, predict
@@ -98,9 +98,9 @@ def main():
         x, y = torch.randn(bs * steps, 3, 224, 224), torch.randint(0, 12, (bs * steps,))
         dl = DataLoader(TensorDataset(x, y), bs)
         m = create_model(12, pretrained=False)
-        train_loop(m, dl, DataLoader(TensorDataset(x[:bs], y[:bs]), bs), 1, 1e-3, device=device, amp=autocast_dtype(device), progress=False)  # warm-up
+        train_loop(m, dl, DataLoader(TensorDataset(x[:bs], y[:bs]), bs), TrainConfig(1, 1e-3, amp=autocast_dtype(device), progress=False), device=device)  # warm-up
         if device.type == 'cuda': torch.cuda.synchronize()
-        t = time.time(); train_loop(m, dl, DataLoader(TensorDataset(x[:bs], y[:bs]), bs), 1, 1e-3, device=device, amp=autocast_dtype(device), progress=False)
+        t = time.time(); train_loop(m, dl, DataLoader(TensorDataset(x[:bs], y[:bs]), bs), TrainConfig(1, 1e-3, amp=autocast_dtype(device), progress=False), device=device)
         if device.type == 'cuda': torch.cuda.synchronize()
         rep['train_img_s_224'] = round(bs * (steps + 1) / (time.time() - t), 1)   # (and one evaluation batch)
         if (d/'ref'/'model.pth').is_file():
