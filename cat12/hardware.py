@@ -19,8 +19,8 @@ from .data import SeededSampler
 
 # %% auto #0
 __all__ = ['default_device', 'bf16_speedup', 'gpu_amp_dtype', 'autocast_dtype', 'to_device', 'tune_malloc', 'cpu_count',
-           'loader_workers', 'is_distributed', 'dist_info', 'init_distributed', 'is_main', 'barrier', 'all_sum',
-           'all_finite', 'run_on_main', 'share_from_main', 'shared_folder', 'distributed_loaders']
+           'loader_workers', 'is_distributed', 'dist_info', 'init_distributed', 'is_main', 'all_sum', 'all_finite',
+           'run_on_main', 'share_from_main', 'shared_folder', 'distributed_loaders']
 
 # %% ../nbs/05a_hardware.ipynb #edba3c33
 def default_device() -> torch.device:
@@ -128,10 +128,6 @@ def init_distributed(device=None, # the device this process trains on (default: 
 def is_main() -> bool:
     "True in the process that writes files (rank 0), and when not distributed."
     return not is_distributed() or dist.get_rank() == 0
-
-def barrier():
-    "Wait for all processes (a no-op when not distributed)."
-    if is_distributed(): dist.barrier()
 
 def all_sum(*xs: float) -> list[float]:
     "Sum numbers over all processes (the numbers themselves when not distributed)."
