@@ -2,7 +2,7 @@
 
     python bench/filters.py [--weights bench/source.pth] [--out bench/transfer_filters.png]
 
-Read by nbs/06_transfer.ipynb (the tests do not rerun it).
+Read by nbs/16_transfer.ipynb (the tests do not rerun it).
 """
 import argparse
 from pathlib import Path

@@ -13,7 +13,7 @@ What it does (about 10 minutes on a 2-core CPU):
    --epochs epochs (features: 10 head epochs), ResNet50 from RANDOM weights (no ImageNet weights on this machine), and
    the choice of `auto`. The naive loop's time to the same accuracy is estimated as full's time x the step ratio at
    --size (the naive loop computes the same thing, only slower).
-Results: bench/learner_results.csv (read by nbs/05_learner.ipynb) and bench/learner_results.md.
+Results: bench/learner_results.csv (read by nbs/15_learner.ipynb) and bench/learner_results.md.
 """
 from __future__ import annotations
 import argparse, json, os, resource, statistics, subprocess, sys, tempfile, time

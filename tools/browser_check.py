@@ -11,7 +11,7 @@ and shuts the server down. On failure it names the cell (index and first source 
 With --report RUN/report.html it also opens that run report (a file, no server) and checks that it shows with no
 console errors and that every image in it loads; the screenshot is report.png.
 
-usage: tools/browser_check.py [--notebook nbs/09_tutorial.ipynb] [--out browser-check] [--venv .venv] [--report FILE]
+usage: tools/browser_check.py [--notebook nbs/00_start_here.ipynb] [--out browser-check] [--venv .venv] [--report FILE]
 exit status: 0 pass, 1 check failed, 2 could not run (missing chromium or playwright)
 """
 from __future__ import annotations
@@ -284,7 +284,7 @@ def check_upload(page, box, out, notes):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--notebook', default=str(ROOT/'nbs'/'09_tutorial.ipynb'), help='the notebook to run (a copy is used)')
+    p.add_argument('--notebook', default=str(ROOT/'nbs'/'00_start_here.ipynb'), help='the notebook to run (a copy is used)')
     p.add_argument('--out', default=str(ROOT/'browser-check'), help='folder for the screenshots and the server log')
     p.add_argument('--venv', default=str(ROOT/'.venv'), help='the virtual environment with jupyterlab and cat12')
     p.add_argument('--chromium', default='/usr/bin/chromium')

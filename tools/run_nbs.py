@@ -1,0 +1,159 @@
+"""Execute notebooks in a real Jupyter kernel, as JupyterLab's Run All does.
+
+    python tools/run_nbs.py [NB ...] [--fresh]   # lessons in learner mode: save their outputs, write their run time
+    python tools/run_nbs.py --check [NB ...]     # every notebook in test mode (IN_TEST): the learner-install check
+
+Learner mode (the default) runs the lessons (nbs/0*.ipynb) in reading order, without IN_TEST, each in its own
+kernel with nbs/ as the working directory, so that they share nbs/lesson-files/ as a learner's would. It then
+keeps the outputs small (progress bars and widget views are dropped: they are live-only), writes the measured
+run time into the `*Run time: ...*` line of the lesson's second cell, and runs nbdev_clean. --fresh removes
+nbs/lesson-files/ first, so that the times include making the shared pretrained start and the trained run.
+
+--check runs every notebook, lessons and internals, with IN_TEST=1, two at a time, and saves nothing. Cells that
+nbdev_test skips (#| eval: false, and the flags in settings.ini's tst_flags, e.g. #| slow) are skipped here too.
+It ends with 'N passed, N failed' and exits non-zero on any failure.
+"""
+import argparse, configparser, json, os, platform, re, shutil, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+from nbconvert.preprocessors import ExecutePreprocessor
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS = ROOT/'nbs'
+LIVE_ONLY = 'application/vnd.jupyter.widget-view+json'   # a widget's view: nothing to see in a saved notebook
+
+
+def lessons() -> list[Path]: return sorted(NBS.glob('0[0-9]_*.ipynb'))
+def notebooks() -> list[Path]: return sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')))
+
+
+def skip_flags() -> set:
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    return set(cfg['DEFAULT'].get('tst_flags', 'notest').split()) | {'notest'}
+
+
+def skipped(cell, flags: set) -> bool:
+    "Does nbdev_test skip this cell? (directives in the leading comment block only)"
+    for line in cell.source.splitlines():
+        if not line.startswith('#|'): break
+        d = line[2:].strip().replace(' ', '')
+        if d in flags or d == 'eval:false': return True
+    return False
+
+
+def execute(path: Path, test: bool, timeout: int = 1800):
+    "Run `path` top to bottom in a fresh kernel; return (notebook, seconds, error or None)."
+    nb = nbformat.read(path, as_version=4)
+    env_before = os.environ.get('IN_TEST')
+    kept = nb.cells
+    if test:
+        flags = skip_flags()
+        nb.cells = [c for c in nb.cells if not (c.cell_type == 'code' and skipped(c, flags))]
+    ep = ExecutePreprocessor(timeout=timeout, kernel_name='python3')
+    t0, err = time.time(), None
+    try: ep.preprocess(nb, {'metadata': {'path': str(path.parent)}})
+    except Exception as e: err = str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(e).__name__
+    if test: nb.cells = kept
+    return nb, time.time() - t0, err
+
+
+def _progress_text(s: str) -> bool: return '\r' in s or bool(re.search(r'\d+%\|', s))
+
+
+def slim(nb) -> None:
+    "Drop what only a live kernel can show: widget views (progress bars, widgets) and progress-bar text."
+    for c in nb.cells:
+        if c.cell_type != 'code': continue
+        outs = []
+        for o in c.get('outputs', []):
+            if o.get('output_type') in ('display_data', 'execute_result') and LIVE_ONLY in o.get('data', {}):
+                o['data'] = {k: v for k, v in o['data'].items() if k != LIVE_ONLY}
+                if set(o['data']) <= {'text/plain'}: continue      # 'HBox(children=...)' says nothing either
+            if o.get('output_type') == 'stream' and _progress_text(o.get('text', '')): continue
+            outs.append(o)
+        c.outputs = outs
+    nb.metadata.pop('widgets', None)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
+
+def write_time(nb, seconds: float, extra: str = '') -> None:
+    "Put the measured run time into the lesson's `*Run time: ...*` line (its second cell)."
+    mins = max(1, round(seconds / 60))
+    line = (f"*Run time: about {mins} min{extra} in learner mode on {os.cpu_count()} CPU cores "
+            f"({cpu_name()}), measured by `tools/run_nbs.py` on {time.strftime('%Y-%m-%d')}.*")
+    for c in nb.cells[:3]:
+        if c.cell_type == 'markdown' and '*Run time:' in c.source:
+            c.source = re.sub(r'\*Run time:[^\n]*\*', line, c.source); return
+    raise SystemExit('no "*Run time: ...*" line in the first cells')
+
+
+def write_index_time(name: str, seconds: float) -> None:
+    "Put the lesson's run time into its row of the lessons table in nbs/index.ipynb (README.md is built from it)."
+    index = NBS/'index.ipynb'
+    nb = nbformat.read(index, as_version=4)
+    row = re.compile(r'^(\| \[' + re.escape(name) + r'\]\([^)]*\) \|[^\n]*\| )[^|\n]*( \|)$', re.M)
+    for c in nb.cells:
+        if c.cell_type == 'markdown' and row.search(c.source):
+            c.source = row.sub(lambda m: f'{m[1]}{max(1, round(seconds / 60))} min{m[2]}', c.source)
+            nbformat.write(nb, index); return
+    print(f'note: no row for {name} in the lessons table of nbs/index.ipynb')
+
+
+def learner(paths: list[Path], fresh: bool) -> int:
+    os.environ.pop('IN_TEST', None)
+    files = NBS/'lesson-files'
+    if fresh: shutil.rmtree(files, ignore_errors=True)
+    rows, fail = [], 0
+    for p in paths:
+        had_weights = (files/'source.pth').is_file()
+        nb, s, err = execute(p, test=False)
+        if err: print(f'FAIL {p.name} after {s:.0f} s: {err}'); fail += 1; continue
+        extra = ''
+        if not had_weights and (files/'source.json').is_file():
+            made = json.loads((files/'source.json').read_text()).get('seconds', 0)
+            extra = f" (of which about {max(1, round(made / 60))} min make the pretrained start, once for all lessons)"
+        slim(nb); write_time(nb, s, extra)
+        nbformat.write(nb, p); write_index_time(p.stem, s)
+        subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(p)], check=True, cwd=ROOT)
+        rows.append((p.name, s, p.stat().st_size))
+        print(f'ok   {p.name}: {s:.0f} s, {p.stat().st_size / 1e3:.0f} kB', flush=True)
+    subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(NBS/'index.ipynb')], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, str(ROOT/'tools'/'build_readme.py')], check=True, cwd=ROOT)
+    print(f'{len(rows)} lessons, {sum(r[1] for r in rows) / 60:.1f} min, outputs {sum(r[2] for r in rows) / 1e6:.2f} MB in all')
+    print(f'{len(rows)} passed, {fail} failed')
+    return fail
+
+
+def check(paths: list[Path]) -> int:
+    os.environ['IN_TEST'] = '1'
+    os.environ.setdefault('OMP_NUM_THREADS', '1')   # two kernels on two cores
+    def one(p):
+        _, s, err = execute(p, test=True, timeout=900)
+        print(f"{'FAIL' if err else 'ok  '} {p.name} ({s:.0f} s){': ' + err if err else ''}", flush=True)
+        return err is None
+    t0 = time.time()
+    # the longest first, so that the two workers finish together
+    order = sorted(paths, key=lambda p: -p.stat().st_size)
+    with ThreadPoolExecutor(2) as ex: ok = list(ex.map(one, order))
+    print(f'notebooks executed in {time.time() - t0:.0f} s')
+    print(f'{sum(ok)} passed, {len(ok) - sum(ok)} failed')
+    return len(ok) - sum(ok)
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('nbs', nargs='*', help='notebooks (default: the lessons, or with --check every notebook)')
+    ap.add_argument('--check', action='store_true', help='test mode, every notebook, nothing saved')
+    ap.add_argument('--fresh', action='store_true', help='learner mode: remove nbs/lesson-files first')
+    a = ap.parse_args()
+    paths = [Path(p).resolve() for p in a.nbs] or (notebooks() if a.check else lessons())
+    sys.exit(1 if (check(paths) if a.check else learner(paths, a.fresh)) else 0)
