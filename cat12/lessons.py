@@ -14,7 +14,7 @@ from .images import Cat12Error
 from .sample import make_sample, SAMPLE_FILES, LABELS, BREEDS
 from .data import prepare, resize_size, get_dls, Prepared
 from .model import create_model
-from .learner import fine_tune
+from .learner import fit
 from .transfer import pretrain
 
 # %% auto #0
@@ -94,10 +94,10 @@ def pretrained_start(L: Lesson, # from `lesson_setup`
 def trained_run(L: Lesson, # from `lesson_setup`
                 progress: bool = True, # show the training's progress
                ) -> Path:
-    "`L.run`, holding model.pth and history.csv of the pretrained ResNet50 fine-tuned on `L.data` (trained once)."
+    "`L.run`, holding model.pth and history.csv of the pretrained ResNet50 trained on `L.data` (made once)."
     if (L.run/'model.pth').is_file() and (L.run/'history.csv').is_file(): return L.run
     prep = prepared(L)
     model = create_model(len(prep.classes), weights_path=pretrained_start(L, progress=progress))
     dls = get_dls(prep, img_size=L.img_size, batch_size=L.batch_size)
-    fine_tune(model, dls, epochs=L.epochs, out=L.run, seed=0, progress=progress)
+    fit(model, dls, epochs=L.epochs, out=L.run, seed=0, progress=progress)
     return L.run

@@ -62,8 +62,21 @@ def execute(path: Path, test: bool, timeout: int = 1800):
 def _progress_text(s: str) -> bool: return '\r' in s or bool(re.search(r'\d+%\|', s))
 
 
+def smaller_image(data: dict) -> dict:
+    "A large PNG (a grid of pictures, which PNG packs poorly) as a JPEG when that is less than half its size."
+    png = data.get('image/png')
+    if not png or len(png) < 100_000: return data
+    import base64, io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(base64.b64decode(png))).convert('RGB').save(buf, 'JPEG', quality=85)
+    jpg = base64.b64encode(buf.getvalue()).decode()
+    if len(jpg) > len(png) / 2: return data
+    return {('image/jpeg' if k == 'image/png' else k): (jpg if k == 'image/png' else v) for k, v in data.items()}
+
+
 def slim(nb) -> None:
-    "Drop what only a live kernel can show: widget views (progress bars, widgets) and progress-bar text."
+    "Drop what only a live kernel can show (widget views, progress-bar text); large picture grids as JPEG."
     for c in nb.cells:
         if c.cell_type != 'code': continue
         outs = []
@@ -72,6 +85,7 @@ def slim(nb) -> None:
                 o['data'] = {k: v for k, v in o['data'].items() if k != LIVE_ONLY}
                 if set(o['data']) <= {'text/plain'}: continue      # 'HBox(children=...)' says nothing either
             if o.get('output_type') == 'stream' and _progress_text(o.get('text', '')): continue
+            if 'data' in o: o['data'] = smaller_image(o['data'])
             outs.append(o)
         c.outputs = outs
     nb.metadata.pop('widgets', None)
@@ -85,10 +99,12 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def minutes(seconds: float) -> str: return 'under 1 min' if seconds < 60 else f'about {round(seconds / 60)} min'
+
+
 def write_time(nb, seconds: float, extra: str = '') -> None:
     "Put the measured run time into the lesson's `*Run time: ...*` line (its second cell)."
-    mins = max(1, round(seconds / 60))
-    line = (f"*Run time: about {mins} min{extra} in learner mode on {os.cpu_count()} CPU cores "
+    line = (f"*Run time: {minutes(seconds)}{extra} in learner mode on {os.cpu_count()} CPU cores "
             f"({cpu_name()}), measured by `tools/run_nbs.py` on {time.strftime('%Y-%m-%d')}.*")
     for c in nb.cells[:3]:
         if c.cell_type == 'markdown' and '*Run time:' in c.source:
@@ -103,7 +119,7 @@ def write_index_time(name: str, seconds: float) -> None:
     row = re.compile(r'^(\| \[' + re.escape(name) + r'\]\([^)]*\) \|[^\n]*\| )[^|\n]*( \|)$', re.M)
     for c in nb.cells:
         if c.cell_type == 'markdown' and row.search(c.source):
-            c.source = row.sub(lambda m: f'{m[1]}{max(1, round(seconds / 60))} min{m[2]}', c.source)
+            c.source = row.sub(lambda m: f'{m[1]}{minutes(seconds)}{m[2]}', c.source)
             nbformat.write(nb, index); return
     print(f'note: no row for {name} in the lessons table of nbs/index.ipynb')
 
@@ -154,6 +170,13 @@ if __name__ == '__main__':
     ap.add_argument('nbs', nargs='*', help='notebooks (default: the lessons, or with --check every notebook)')
     ap.add_argument('--check', action='store_true', help='test mode, every notebook, nothing saved')
     ap.add_argument('--fresh', action='store_true', help='learner mode: remove nbs/lesson-files first')
+    ap.add_argument('--slim-only', action='store_true', help='only shrink the saved outputs of the lessons (no run)')
     a = ap.parse_args()
+    if a.slim_only:
+        for p in [Path(p).resolve() for p in a.nbs] or lessons():
+            nb = nbformat.read(p, as_version=4); slim(nb); nbformat.write(nb, p)
+            subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(p)], check=True, cwd=ROOT)
+            print(f'{p.name}: {p.stat().st_size / 1e3:.0f} kB')
+        sys.exit(0)
     paths = [Path(p).resolve() for p in a.nbs] or (notebooks() if a.check else lessons())
     sys.exit(1 if (check(paths) if a.check else learner(paths, a.fresh)) else 0)
