@@ -49,7 +49,7 @@ def gpu_amp_dtype(capability: tuple[int, int], # a CUDA GPU's compute capability
     return None
 
 def autocast_dtype(device: torch.device, # where the model runs
-                   probe: bool = True, # on AVX-512 CPUs, time bf16 against fp32 once
+                   probe: bool = True, # on AVX-512 CPUs whose bf16 support torch cannot tell, time bf16 against fp32 once
                   ) -> torch.dtype | None:
     "The mixed-precision dtype worth using on `device`, or None for plain fp32."
     device = torch.device(device)
@@ -57,8 +57,10 @@ def autocast_dtype(device: torch.device, # where the model runs
     if device.type != 'cpu': return None
     cap = torch.backends.cpu.get_cpu_capability().upper()
     if 'AMX' in cap: return torch.bfloat16
-    if 'AVX512' in cap and probe and bf16_speedup() > 1.3: return torch.bfloat16
-    return None
+    if 'AVX512' not in cap: return None
+    native = getattr(torch.cpu, '_is_avx512_bf16_supported', None)   # the CPU flag: the same answer in every process
+    if native is not None: return torch.bfloat16 if native() else None
+    return torch.bfloat16 if probe and bf16_speedup() > 1.3 else None
 
 def to_device(xb: torch.Tensor, # a batch of inputs
               device: torch.device, # where the model is

@@ -28,7 +28,7 @@ __all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_
            'UploadPredict']
 
 # %% ../nbs/13_viz.ipynb #1ddd86d0
-DPI = 60  # small figures keep notebooks light
+DPI = 80  # figures a learner can read, small enough to keep notebooks light (large picture grids are saved as JPEG)
 
 def class_images(work, # the work folder of `prepare`
                  split: str = 'train', # 'train' or 'val'

@@ -59,7 +59,10 @@ def execute(path: Path, test: bool, timeout: int = 1800):
     return nb, time.time() - t0, err
 
 
-def _progress_text(s: str) -> bool: return '\r' in s or bool(re.search(r'\d+%\|', s))
+def strip_progress(text: str) -> str:
+    "The text as a terminal would leave it, without progress-bar lines (what a \\r overwrote is gone)."
+    lines = (line.rsplit('\r', 1)[-1] for line in text.split('\n'))
+    return '\n'.join(l for l in lines if not re.search(r'\d+%\|', l))
 
 
 def smaller_image(data: dict) -> dict:
@@ -84,7 +87,9 @@ def slim(nb) -> None:
             if o.get('output_type') in ('display_data', 'execute_result') and LIVE_ONLY in o.get('data', {}):
                 o['data'] = {k: v for k, v in o['data'].items() if k != LIVE_ONLY}
                 if set(o['data']) <= {'text/plain'}: continue      # 'HBox(children=...)' says nothing either
-            if o.get('output_type') == 'stream' and _progress_text(o.get('text', '')): continue
+            if o.get('output_type') == 'stream':
+                o['text'] = strip_progress(o.get('text', ''))
+                if not o['text'].strip(): continue
             if 'data' in o: o['data'] = smaller_image(o['data'])
             outs.append(o)
         c.outputs = outs
@@ -157,8 +162,9 @@ def check(paths: list[Path]) -> int:
         print(f"{'FAIL' if err else 'ok  '} {p.name} ({s:.0f} s){': ' + err if err else ''}", flush=True)
         return err is None
     t0 = time.time()
-    # the longest first, so that the two workers finish together
-    order = sorted(paths, key=lambda p: -p.stat().st_size)
+    # the most code first (a proxy for the longest run), so that the two workers finish together
+    code = lambda p: sum(len(c.source) for c in nbformat.read(p, as_version=4).cells if c.cell_type == 'code')
+    order = sorted(paths, key=code, reverse=True)
     with ThreadPoolExecutor(2) as ex: ok = list(ex.map(one, order))
     print(f'notebooks executed in {time.time() - t0:.0f} s')
     print(f'{sum(ok)} passed, {len(ok) - sum(ok)} failed')
