@@ -4,7 +4,7 @@
 
 # %% ../nbs/17b_deploy.ipynb #d82fa6e5
 from __future__ import annotations
-import contextlib, io, json, tempfile, time, warnings
+import contextlib, importlib.util, io, json, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +16,14 @@ from .data import atomic_path, eval_crop, load_prepared
 from .predict import expected_input, load_model
 
 # %% auto #0
-__all__ = ['DEPLOY_HINT', 'AGREEMENT_WARN', 'Deployable', 'export_onnx', 'OnnxModel']
+__all__ = ['DEPLOY_HINT', 'AGREEMENT_WARN', 'has_onnx', 'Deployable', 'export_onnx', 'OnnxModel']
 
 # %% ../nbs/17b_deploy.ipynb #2d39e785
 DEPLOY_HINT = "pip install -e '.[deploy]' (onnx, onnxruntime, onnxscript)"
+
+def has_onnx() -> bool:
+    "Are onnx, onnxruntime and onnxscript installed (the `[deploy]` extra)? Nothing is imported."
+    return all(importlib.util.find_spec(m) for m in ('onnx', 'onnxruntime', 'onnxscript'))
 
 def _runtime():
     "onnxruntime, or a one-line error that says what to install."

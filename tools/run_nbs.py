@@ -25,6 +25,11 @@ NBS = ROOT/'nbs'
 LIVE_ONLY = 'application/vnd.jupyter.widget-view+json'   # a widget's view: nothing to see in a saved notebook
 
 
+def clean(path: Path) -> None:
+    "nbdev_clean one notebook, as the commit hooks and CI expect it."
+    subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(path)], check=True, cwd=ROOT)
+
+
 def lessons() -> list[Path]: return sorted(NBS.glob('0[0-9]_*.ipynb'))
 def notebooks() -> list[Path]: return sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')))
 
@@ -46,7 +51,6 @@ def skipped(cell, flags: set) -> bool:
 def execute(path: Path, test: bool, timeout: int = 1800):
     "Run `path` top to bottom in a fresh kernel; return (notebook, seconds, error or None)."
     nb = nbformat.read(path, as_version=4)
-    env_before = os.environ.get('IN_TEST')
     kept = nb.cells
     if test:
         flags = skip_flags()
@@ -144,10 +148,10 @@ def learner(paths: list[Path], fresh: bool) -> int:
             extra = f" (of which about {max(1, round(made / 60))} min make the pretrained start, once for all lessons)"
         slim(nb); write_time(nb, s, extra)
         nbformat.write(nb, p); write_index_time(p.stem, s)
-        subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(p)], check=True, cwd=ROOT)
+        clean(p)
         rows.append((p.name, s, p.stat().st_size))
         print(f'ok   {p.name}: {s:.0f} s, {p.stat().st_size / 1e3:.0f} kB', flush=True)
-    subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(NBS/'index.ipynb')], check=True, cwd=ROOT)
+    clean(NBS/'index.ipynb')
     subprocess.run([sys.executable, str(ROOT/'tools'/'build_readme.py')], check=True, cwd=ROOT)
     print(f'{len(rows)} lessons, {sum(r[1] for r in rows) / 60:.1f} min, outputs {sum(r[2] for r in rows) / 1e6:.2f} MB in all')
     print(f'{len(rows)} passed, {fail} failed')
@@ -181,7 +185,7 @@ if __name__ == '__main__':
     if a.slim_only:
         for p in [Path(p).resolve() for p in a.nbs] or lessons():
             nb = nbformat.read(p, as_version=4); slim(nb); nbformat.write(nb, p)
-            subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(p)], check=True, cwd=ROOT)
+            clean(p)
             print(f'{p.name}: {p.stat().st_size / 1e3:.0f} kB')
         sys.exit(0)
     paths = [Path(p).resolve() for p in a.nbs] or (notebooks() if a.check else lessons())
