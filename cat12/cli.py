@@ -352,7 +352,7 @@ def parser() -> argparse.ArgumentParser:
     s = _sub(sub, 'pretrain', 'train a ResNet50 on a source task of 48 other drawn breeds: a pretrained starting point, offline',
              '  cat12 pretrain --out source.pth && cat12 run --weights source.pth', cmd_pretrain)
     s.add_argument('--out', required=True, metavar='FILE', help='the weights file to write (a JSON sidecar goes beside it)')
-    s.add_argument('--epochs', type=_positive(int), default=5, help='passes over the source images (default: 5)')
+    s.add_argument('--epochs', type=_positive(int), default=10, help='passes over the source images (default: 10)')
     s.add_argument('--img-size', type=_positive(int), default=64, help='input size in pixels (default: 64)')
     s.add_argument('--per-class', type=_positive(int), default=60, help='training images per source breed (default: 60)')
     s.add_argument('--lr', type=_positive(float), default=2e-3, help='peak learning rate (default: 2e-3)')

@@ -485,8 +485,9 @@ def plot_lr_find(res: pd.DataFrame, # `lr_find`'s result
                 ):
     "Loss against learning rate (log scale), with the suggestion marked."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4, 2.5), dpi=60)
-    ax.plot(res.lr, res.loss); ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('loss')
+    fig, ax = plt.subplots(figsize=(4.5, 2.6), dpi=80)
+    ax.plot(res.lr, res.loss); ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)')
+    ax.set_ylim(top=min(float(res.loss.max()), 1.5 * float(res.loss.iloc[0])))   # the blow-up at the end would flatten the descent
     s = res.attrs.get('suggestion')
     if s: ax.axvline(s, color='tab:red', ls='--'); ax.set_title(f'suggestion: {s:.1e}')
     fig.tight_layout()

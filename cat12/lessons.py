@@ -36,6 +36,8 @@ class Lesson:
     drawn: bool = False  # `data` is the generated sample (its breeds are drawn, not photographed)
 
     @property
+    def preset(self) -> str: return 'small' if self.small else 'full'   # the size of the drawn sample (`make_sample`)
+    @property
     def sample(self) -> bool: return (self.data/'test_labels.csv').is_file()   # an answer key: the test set can be scored
     @property
     def classes(self) -> list:
@@ -52,6 +54,13 @@ class Lesson:
     def run(self) -> Path: return self.root/f'run-{self.data.name}'     # the shared trained run
     @property
     def weights(self) -> Path: return self.root/'source.pth'            # the shared pretrained start
+    def expect(self, ok: bool, # the claim, evaluated
+               claim: str, # what the lesson's text says, e.g. 'accuracy well above chance'
+              ):
+        "A claim the lesson makes about its results: asserted on the drawn sample at full size; a printed note on other data; skipped in test mode."
+        if ok or self.small: return
+        if self.drawn: raise AssertionError(f'the lesson expected: {claim}')
+        print(f'note: on this data, not so: {claim}')
     def cleanup(self):
         "Test mode: remove the temporary folder (learner mode keeps everything for the next lesson)."
         if self.small and not os.environ.get('CAT12_KEEP_FILES'): shutil.rmtree(self.root, ignore_errors=True)
@@ -67,7 +76,7 @@ def lesson_setup(data=None, # a Cat-12 folder; None: $CAT12_DATA, else the gener
     drawn = data is None
     if drawn:
         data = root/'cat12-sample'
-        if not all((data/f).is_file() for f in SAMPLE_FILES): make_sample(data, preset='small' if small else 'full')
+        if not all((data/f).is_file() for f in SAMPLE_FILES): make_sample(data, preset='small' if small else 'full')  # = Lesson.preset
     data = Path(data).expanduser()
     if not (data/LABELS).is_file(): raise Cat12Error(f"{data}: no {LABELS} here; point DATA at a Cat-12 folder (or None for the sample)")
     root.mkdir(parents=True, exist_ok=True)
@@ -87,7 +96,7 @@ def pretrained_start(L: Lesson, # from `lesson_setup`
                     ) -> Path:
     "The pretrained ResNet50 weights the lessons fine-tune (`cat12 pretrain`'s defaults), made once into `L.weights`."
     if L.weights.is_file() and L.weights.with_suffix('.json').is_file(): return L.weights
-    kw = dict(epochs=1, img_size=32, per_class=4, sizes=(100, 160)) if L.small else {}
+    kw = dict(epochs=1, img_size=32, per_class=2, sizes=(100, 160)) if L.small else {}
     return pretrain(L.weights, cache=L.root/'source-data', progress=progress, **kw)
 
 # %% ../nbs/19_lessons.ipynb #b13bf18f

@@ -94,13 +94,14 @@ def create_model(num_classes: int = 12, # outputs of the new head
                  weights_path=None, # a local ResNet50 weights file (any head) instead of the torch cache; implies pretrained
                  download: bool = True, # allow torchvision to download the weights when they are not cached
                  seed: int | None = 0, # seeds the new head (and random weights); None: the global random state
+                 zero_init: bool = False, # random weights: each residual block starts as the identity (its last BatchNorm's scale at 0)
                 ) -> nn.Module:
     "A torchvision ResNet50 with a new `num_classes` head, from pretrained weights when asked; `.weights_info` says which."
     if weights_path: pretrained = True
     if pretrained is None: pretrained = weights_file().is_file()
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None: torch.manual_seed(seed)
-        model = resnet50(num_classes=num_classes)
+        model = resnet50(num_classes=num_classes, zero_init_residual=zero_init)
     info = dict(weights='random', source='random initialisation', mean=None, std=None)
     if pretrained:
         load_body(model, load_pretrained(weights_path, download=download))

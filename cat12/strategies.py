@@ -152,9 +152,12 @@ def fit_cached(model: nn.Module, # a torchvision-style ResNet; trained in place
 # weights, on a 2-core CPU (bench/transfer_results.md): test accuracy and wall seconds (setup: caching and warm-up; per
 # epoch; 'features' trains 10 head epochs), medians of 3 seeds, for each input size measured (224 px: the fastest two only).
 # `probe_s` is `probe_seconds(64)` on that machine, so that times can be rescaled to this one.
+# 64 px: from the 10-epoch weights (source accuracy 0.670, 2026-12-06; seconds scaled by 0.076 / 0.092, that day's probe).
+# 128 and 224 px: from the earlier 5-epoch weights (source accuracy 0.309, 2026-12-02), not yet measured again: with
+# the stronger weights these accuracies are likely higher, so `choose_img_size` undervalues those sizes for now.
 CPU_BENCH = dict(images=1944, probe_s=0.076, sizes={
-    64: {'features': dict(test_acc=0.604, setup_s=4.5, epoch_s=0.07), 'partial': dict(test_acc=0.629, setup_s=5.2, epoch_s=7.37),
-         'finetune': dict(test_acc=0.667, setup_s=4.0, epoch_s=21.31), 'full': dict(test_acc=0.838, setup_s=0.1, epoch_s=18.1)},
+    64: {'features': dict(test_acc=0.933, setup_s=4.8, epoch_s=0.05), 'partial': dict(test_acc=0.929, setup_s=5.0, epoch_s=5.86),
+         'finetune': dict(test_acc=0.929, setup_s=4.7, epoch_s=20.51), 'full': dict(test_acc=0.958, setup_s=0.1, epoch_s=20.42)},
     128: {'features': dict(test_acc=0.579, setup_s=13.3, epoch_s=0.07), 'partial': dict(test_acc=0.783, setup_s=16.6, epoch_s=10.26),
           'finetune': dict(test_acc=0.808, setup_s=12.6, epoch_s=45.73), 'full': dict(test_acc=0.925, setup_s=0.1, epoch_s=40.18)},
     224: {'features': dict(test_acc=0.567, setup_s=32.3, epoch_s=0.04), 'partial': dict(test_acc=0.833, setup_s=46.7, epoch_s=18.26)},

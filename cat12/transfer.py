@@ -42,7 +42,7 @@ def source_data(cache=None, # folder for the drawn data and their work folder (d
 
 # %% ../nbs/16_transfer.ipynb #fe69286f
 def pretrain(out, # the weights file to write (.pth); the sidecar goes beside it, with the suffix .json
-             epochs: int = 5, # passes over the source training images
+             epochs: int = 10, # passes over the source training images
              img_size: int = 64, # input size in pixels (the decoded cache is made for it)
              seed: int = 0, # seeds the drawing, the validation split, the initial weights and the training order
              per_class: int = 60, # source training images per breed (10 % of them are held out for validation)
@@ -50,14 +50,14 @@ def pretrain(out, # the weights file to write (.pth); the sidecar goes beside it
              batch_size: int = 32, # images per step
              cache=None, # where the source data are kept (default: `DEFAULT_CACHE`)
              sizes: tuple | None = None, # (min, max) longer side of the drawn images (default: photo-like)
-             model: nn.Module | None = None, # the network to train (default: a ResNet50 with one output per source breed)
+             model: nn.Module | None = None, # the network to train (default: a ResNet50 with one output per source breed, `zero_init`)
              progress: bool = True, # print the drawing, the preparing and the training progress
             ) -> Path:
     "Train a network on the 48-breed source task; write its state dict to `out` and a JSON sidecar beside it."
     out, t0 = Path(out), time.time()
     if out.suffix == '.json': raise Cat12Error(f"{out}: the weights file needs another suffix than .json (the sidecar's)")
     prep = source_data(cache, per_class, img_size, seed, sizes, progress)
-    model = model if model is not None else create_model(len(SOURCE_SPECS), pretrained=False, seed=seed)
+    model = model if model is not None else create_model(len(SOURCE_SPECS), pretrained=False, seed=seed, zero_init=True)
     dls = get_dls(prep, img_size, batch_size, seed=seed)
     model, hist = fit(model, dls, epochs=epochs, lr=lr, seed=seed, progress=progress, strategy='full')
     with atomic_path(out) as tmp:

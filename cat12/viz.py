@@ -322,7 +322,7 @@ def show_predictions(images, # paths, bytes, uint8 arrays or a normalised tensor
                      mean=IMAGENET_MEAN, # the normalisation of a tensor batch: mean
                      std=IMAGENET_STD, # and std
                     ) -> plt.Figure:
-    "The first `n` images with the predicted class and its probability drawn over them (green right, red wrong)."
+    "The first `n` images with the predicted class and its probability drawn over them (green right; red wrong, with the true class below)."
     probs = np.asarray(probs); n = min(n, len(probs))
     fig, axs = image_grid(n, ncols, size)
     for i, ax in enumerate(axs):
@@ -331,6 +331,8 @@ def show_predictions(images, # paths, bytes, uint8 arrays or a normalised tensor
         colour = 'black' if targets is None else 'tab:green' if p == int(targets[i]) else 'tab:red'
         ax.text(0.03, 0.97, f'{classes[p]} {probs[i, p]:.0%}', transform=ax.transAxes, va='top', fontsize=7,
                 color='white', bbox=dict(facecolor=colour, alpha=0.75, pad=1, edgecolor='none'))
+        if colour == 'tab:red': ax.text(0.03, 0.03, f'is {classes[int(targets[i])]}', transform=ax.transAxes, va='bottom',
+                                        fontsize=7, color='white', bbox=dict(facecolor='0.2', alpha=0.75, pad=1, edgecolor='none'))
     fig.tight_layout()
     return fig
 

@@ -10,7 +10,8 @@ Steps (each one reported, and any failure named at the end):
    the uninterrupted run's (exactly equal on a CPU; on a GPU cuDNN may pick other kernels, so the difference is reported);
 4. `torchrun --nproc_per_node N` on the N GPUs there (2 CPU processes with --dry-run);
 5. training and prediction speed at 224 px, in images per second;
-6. a report, DIR/gpu_check.md and DIR/gpu_check.json.
+6. `cat12 pretrain` with its defaults, timed (on the GPU: `fit` trains on the default device), and its source accuracy;
+7. a report, DIR/gpu_check.md and DIR/gpu_check.json.
 
 --dry-run runs every step on the CPU, at 32 px and with a few images, so that CI can check the script itself.
 """
@@ -112,7 +113,15 @@ def main():
         print(f"at 224 px: training {rep['train_img_s_224']} img/s (batch {bs}, {rep['precision']}), "
               f"prediction {rep.get('predict_img_s_224')} img/s (fp32)")
     except Exception as e: fails.append(f'speed at 224 px: {type(e).__name__}: {e}')
-    # 6. report
+    # 6. `cat12 pretrain` with its defaults (the stand-in for ImageNet weights), timed; a tiny one in a dry run
+    pre = ['--epochs', '1', '--img-size', '32', '--per-class', '2'] if a.dry_run else []
+    t, r = sh(cat12 + ['pretrain', '--out', d/'source.pth', '--cache', d/'source-cache'] + pre)
+    if r.returncode: fails.append(f'cat12 pretrain failed (rc {r.returncode})')
+    else:
+        side = json.loads((d/'source.json').read_text())
+        rep.update(pretrain_s=round(t, 1), pretrain_epochs=side['epochs'], pretrain_source_acc=side['source_acc'])
+        print(f"cat12 pretrain{' (tiny)' if a.dry_run else ''}: {t:.1f} s in all, {side['epochs']} epochs, source accuracy {side['source_acc']}")
+    # 7. report
     rep['failures'] = fails
     (d/'gpu_check.json').write_text(json.dumps(rep, indent=1))
     (d/'gpu_check.md').write_text('| what | found |\n|---|---|\n' + ''.join(f'| {k} | {v} |\n' for k, v in rep.items()))

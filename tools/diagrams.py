@@ -1,0 +1,53 @@
+"""The lessons' two diagrams, drawn with matplotlib into nbs/images/ (committed; rerun after changing one).
+
+    python tools/diagrams.py
+"""
+from pathlib import Path
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+
+OUT = Path(__file__).resolve().parent.parent/'nbs'/'images'
+
+def pipeline():
+    "00_start_here: the whole path, left to right, with the functions the lessons call at each step."
+    # the whole game of 00, left to right: (the data at this step, the cat12 functions the lessons call for it)
+    steps = [('2 zips +\ntrain_list.txt', 'find_data\nread_labels'),
+             ('RGB images in\nclass folders\n00..11,\ntrain / val', 'prepared(L)\n/ prepare'),
+             ('batches\nof tensors', 'get_dls'),
+             ('ResNet50:\npretrained start\n+ new head', 'pretrained_start\ncreate_model'), ('fine-tune', 'fit'),
+             ('model.pth', 'load_model'), ('result.csv\n(name,label)', 'predict +\nwrite_submission')]
+    xs = [0.066, 0.220, 0.364, 0.512, 0.656, 0.775, 0.921]                         # box centres, spaced by hand
+    fig = plt.figure(figsize=(7, 1.6), dpi=80); ax = fig.add_axes((0, 0, 1, 1)); ax.set_axis_off()   # axes 0-1 = the figure
+    boxes = [ax.text(x, 0.68, s, ha='center', va='center', fontsize=9,
+                     bbox=dict(boxstyle='round,pad=0.3', fc='#e8f0fb', ec='#4a6fa5')) for x, (s, _) in zip(xs, steps)]
+    for x, (_, f) in zip(xs, steps): ax.text(x, 0.2, f, ha='center', va='center', fontsize=8, family='monospace', c='0.3')
+    for a, b in zip(boxes, boxes[1:]):
+        ax.annotate('', xy=(0, 0.5), xycoords=b, xytext=(1, 0.5), textcoords=a, arrowprops=dict(arrowstyle='->', ec='0.3'))
+    return fig
+
+def training_step():
+    "05_training_loop: one training step as a cycle, with the comments of the naive loop."
+    # 05's naive loop, a box a step: (x, y, the code, its comment in the loop cell, what the arrow to the next step carries)
+    steps = [(0.15, 0.66, 'for xb, yb in dls.train:', 'xb: batch x 3 x size x size\nyb: batch of class numbers', 'xb'),
+             (0.5, 0.66, 'model(xb)', '1. forward', 'logits'),
+             (0.85, 0.66, 'F.cross_entropy(logits, yb)', '2. how wrong it is', 'loss'),
+             (0.85, 0.3, 'loss.backward()', '3. the gradient of every\ntrainable weight', 'gradients'),
+             (0.5, 0.3, 'opt.step()', '4. move the weights\na little downhill', 'weights moved'),
+             (0.15, 0.3, 'opt.zero_grad()', '5. forget the gradient\n(backward adds to it)', 'next batch')]
+    fig = plt.figure(figsize=(7, 2.2), dpi=80); ax = fig.add_axes((0, 0, 1, 1)); ax.set_axis_off()   # axes 0-1 = the figure
+    boxes = [ax.text(x, y, code, ha='center', va='center', fontsize=8, family='monospace',
+                     bbox=dict(boxstyle='round,pad=0.4', fc='#e8f0fb', ec='#4a6fa5')) for x, y, code, *_ in steps]
+    for i, ((x0, y0, _, why, what), (x1, y1, *_)) in enumerate(zip(steps, steps[1:] + steps[:1])):
+        c, up = ('C1', True) if i == len(steps) - 1 else ('0.3', False)        # the loop back to the next batch: orange
+        ax.text(x0, y0 + (0.2 if y0 > 0.5 else -0.2), why, ha='center', va='center', fontsize=8, color='0.3')
+        ax.annotate('', xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle='-|>', color=c, lw=1.8 if up else 1,
+                    patchA=boxes[i].get_bbox_patch(), patchB=boxes[(i + 1) % len(steps)].get_bbox_patch()))
+        ax.text((x0 + x1) / 2 + (x0 - 0.5) * 0.04 * (x0 == x1), (y0 + y1) / 2 + 0.06 * (y0 == y1), what, fontsize=9,
+                style='italic', color=c, va='center', ha='center' if x0 != x1 else 'left' if x0 > 0.5 else 'right')
+    return fig
+
+if __name__ == '__main__':
+    OUT.mkdir(exist_ok=True)
+    for name, draw in [('pipeline', pipeline), ('training_step', training_step)]:
+        fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
