@@ -341,8 +341,9 @@ def save_epoch(out: Path, # the run folder
 # What `fit` uses when lr, epochs or warmup are not given: from random weights, and from pretrained ones.
 # From random weights: the recipe measured since the first release (4 epochs at 64 px: test accuracy about 0.6 here).
 # From pretrained ones: a lower rate and a shorter warm-up, as fastai and timm advise for fine-tuning, and 5 epochs:
-# bench/transfer.py's best row is 'full' at 128 px (40 s per epoch on its machine), and `cat12 run --weights` with
-# 5 such epochs took 200-216 s end to end and scored 0.950-0.975 on the sample's test set (seeds 0-2; 3 epochs: 0.858-0.929).
+# from `cat12 pretrain`'s 10-epoch weights, bench/transfer.py's best row is 'full' at 64 px (3 epochs: test accuracy
+# 0.958-0.971, 25 s per epoch), and `cat12 run --weights` with 5 epochs took 118-132 s end to end and scored
+# 0.958-0.967 on the sample's test set (seeds 0-2, bench/audit.py's runs on the clean labels, 2026-12-06).
 DEFAULTS = {'random': dict(lr=2e-3, epochs=4, warmup=0.25),
             'pretrained': dict(lr=1e-3, epochs=5, warmup=0.1)}
 

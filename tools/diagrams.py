@@ -1,4 +1,4 @@
-"""The lessons' two diagrams, drawn with matplotlib into nbs/images/ (committed; rerun after changing one).
+"""The lessons' diagrams, drawn with matplotlib into nbs/images/ (committed; rerun after changing one).
 
     python tools/diagrams.py
 """
@@ -47,7 +47,24 @@ def training_step():
                 style='italic', color=c, va='center', ha='center' if x0 != x1 else 'left' if x0 > 0.5 else 'right')
     return fig
 
+def resnet50_stages():
+    "04_resnet50: the path of one 64-pixel image through ResNet50, each box as tall as its grid and as wide as its channels (log scale)."
+    import math
+    parts = [('input', 3, 64, 'RGB image'), ('stem', 64, 16, 'conv 7x7 /2\nmax-pool /2'), ('layer1', 256, 16, '3 blocks'),
+             ('layer2', 512, 8, '4 blocks, /2'), ('layer3', 1024, 4, '6 blocks, /2'), ('layer4', 2048, 2, '3 blocks, /2'),
+             ('avgpool', 2048, 1, 'mean of\neach channel'), ('fc', 12, 1, 'one logit\nper breed')]
+    fig = plt.figure(figsize=(7, 2.3), dpi=80); ax = fig.add_axes((0, 0, 1, 1)); ax.set_axis_off()
+    ax.set_xlim(-0.05, len(parts) + 0.1); ax.set_ylim(-0.55, 1.1)
+    for i, (name, ch, grid, what) in enumerate(parts):
+        h, w = 0.1 + 0.7 * math.sqrt(grid / 64), 0.15 + 0.55 * math.log(ch) / math.log(2048)
+        ax.add_patch(plt.Rectangle((i + 0.5 - w / 2, 0.45 - h / 2), w, h, fc='#e8f0fb', ec='#4a6fa5'))
+        ax.text(i + 0.5, 0.95, name, ha='center', fontsize=9, weight='bold')
+        ax.text(i + 0.5, -0.08, f'{ch}x{grid}x{grid}' if grid > 1 else f'{ch}', ha='center', fontsize=8, family='monospace')
+        ax.text(i + 0.5, -0.32, what, ha='center', va='top', fontsize=7.5, color='0.3')
+        if i: ax.annotate('', xy=(i + 0.5 - w / 2 - 0.02, 0.45), xytext=(i - 0.22, 0.45), arrowprops=dict(arrowstyle='->', color='0.4'))
+    return fig
+
 if __name__ == '__main__':
     OUT.mkdir(exist_ok=True)
-    for name, draw in [('pipeline', pipeline), ('training_step', training_step)]:
+    for name, draw in [('pipeline', pipeline), ('training_step', training_step), ('resnet50_stages', resnet50_stages)]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
