@@ -486,7 +486,8 @@ def plot_lr_find(res: pd.DataFrame, # `lr_find`'s result
                 ):
     "Loss against learning rate (log scale), with the suggestion marked."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4.5, 2.6), dpi=80)
+    from cat12.viz import DPI   # imported only when a plot is asked for, as LivePlot is
+    fig, ax = plt.subplots(figsize=(4.5, 2.6), dpi=DPI)
     ax.plot(res.lr, res.loss); ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)')
     ax.set_ylim(top=min(float(res.loss.max()), 1.5 * float(res.loss.iloc[0])))   # the blow-up at the end would flatten the descent
     s = res.attrs.get('suggestion')

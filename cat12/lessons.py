@@ -73,15 +73,12 @@ def lesson_setup(data=None, # a Cat-12 folder; None: $CAT12_DATA, else the gener
     small = bool(os.environ.get('IN_TEST'))
     root = Path(root) if root else Path(tempfile.mkdtemp(prefix='cat12-lesson-') if small else LESSON_DIR)
     data = data or os.environ.get('CAT12_DATA')
-    drawn = data is None
-    if drawn:
-        data = root/'cat12-sample'
-        if not all((data/f).is_file() for f in SAMPLE_FILES): make_sample(data, preset='small' if small else 'full')  # = Lesson.preset
-    data = Path(data).expanduser()
-    if not (data/LABELS).is_file(): raise Cat12Error(f"{data}: no {LABELS} here; point DATA at a Cat-12 folder (or None for the sample)")
+    L = Lesson(small, Path(data or root/'cat12-sample').expanduser(), root, img_size=32 if small else 64,
+               epochs=1 if small else 3, batch_size=16 if small else 32, drawn=data is None)
+    if L.drawn and not all((L.data/f).is_file() for f in SAMPLE_FILES): make_sample(L.data, preset=L.preset)
+    if not (L.data/LABELS).is_file(): raise Cat12Error(f"{L.data}: no {LABELS} here; point DATA at a Cat-12 folder (or None for the sample)")
     root.mkdir(parents=True, exist_ok=True)
-    return Lesson(small, data, root, img_size=32 if small else 64, epochs=1 if small else 3, batch_size=16 if small else 32,
-                  drawn=drawn)
+    return L
 
 # %% ../nbs/19_lessons.ipynb #43ca01a7
 def prepared(L: Lesson, # from `lesson_setup`

@@ -328,11 +328,12 @@ def show_predictions(images, # paths, bytes, uint8 arrays or a normalised tensor
     for i, ax in enumerate(axs):
         ax.imshow(to_image(images[i], mean, std))
         p = int(probs[i].argmax())
-        colour = 'black' if targets is None else 'tab:green' if p == int(targets[i]) else 'tab:red'
+        wrong = targets is not None and p != int(targets[i])
+        colour = 'black' if targets is None else 'tab:red' if wrong else 'tab:green'
         ax.text(0.03, 0.97, f'{classes[p]} {probs[i, p]:.0%}', transform=ax.transAxes, va='top', fontsize=7,
                 color='white', bbox=dict(facecolor=colour, alpha=0.75, pad=1, edgecolor='none'))
-        if colour == 'tab:red': ax.text(0.03, 0.03, f'is {classes[int(targets[i])]}', transform=ax.transAxes, va='bottom',
-                                        fontsize=7, color='white', bbox=dict(facecolor='0.2', alpha=0.75, pad=1, edgecolor='none'))
+        if wrong: ax.text(0.03, 0.03, f'is {classes[int(targets[i])]}', transform=ax.transAxes, va='bottom',
+                          fontsize=7, color='white', bbox=dict(facecolor='0.2', alpha=0.75, pad=1, edgecolor='none'))
     fig.tight_layout()
     return fig
 

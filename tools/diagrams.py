@@ -49,10 +49,19 @@ def training_step():
 
 def resnet50_stages():
     "04_resnet50: the path of one 64-pixel image through ResNet50, each box as tall as its grid and as wide as its channels (log scale)."
-    import math
-    parts = [('input', 3, 64, 'RGB image'), ('stem', 64, 16, 'conv 7x7 /2\nmax-pool /2'), ('layer1', 256, 16, '3 blocks'),
-             ('layer2', 512, 8, '4 blocks, /2'), ('layer3', 1024, 4, '6 blocks, /2'), ('layer4', 2048, 2, '3 blocks, /2'),
-             ('avgpool', 2048, 1, 'mean of\neach channel'), ('fc', 12, 1, 'one logit\nper breed')]
+    import math, torch
+    from cat12.model import create_model
+    m = create_model(12, pretrained=False).eval()           # the shapes come from the network itself, at 64 px
+    stages = [('stem', torch.nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool)), ('layer1', m.layer1), ('layer2', m.layer2),
+              ('layer3', m.layer3), ('layer4', m.layer4), ('avgpool', m.avgpool), ('fc', torch.nn.Sequential(torch.nn.Flatten(), m.fc))]
+    what = dict(input='RGB image', stem='conv 7x7 /2\nmax-pool /2', avgpool='mean of\neach channel', fc='one logit\nper breed')
+    x, parts = torch.zeros(1, 3, 64, 64), []
+    parts.append(('input', 3, 64, what['input']))
+    with torch.no_grad():
+        for name, part in stages:
+            x = part(x)
+            label = what.get(name) or f"{len(part)} blocks" + (', /2' if name != 'layer1' else '')
+            parts.append((name, x.shape[1], x.shape[-1] if x.ndim == 4 else 1, label))
     fig = plt.figure(figsize=(7, 2.3), dpi=80); ax = fig.add_axes((0, 0, 1, 1)); ax.set_axis_off()
     ax.set_xlim(-0.05, len(parts) + 0.1); ax.set_ylim(-0.55, 1.1)
     for i, (name, ch, grid, what) in enumerate(parts):
