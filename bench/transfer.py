@@ -11,9 +11,10 @@ What it does, on a quiet machine (nothing else running):
    activation cache is shared): `create_model` from the pretrained file or from random weights, `fit` with the row's
    strategy, then `predict` the 240 test images and score them against the answer key. Wall time is the whole
    `fit`, caching and head warm-up included; the setup part (caching, warm-up) and the median epoch are recorded
-   too, as `cat12.strategies.CPU_BENCH` needs them.
-4. Medians and spreads (min-max over seeds) per size and row; `probe_seconds()` measured in the same run, so that
-   `choose_strategy` can rescale these times to another machine.
+   too.
+4. Medians and spreads (min-max over seeds) per size and row, and the test accuracies for `cat12.strategies.CPU_BENCH`
+   (`auto` ranks by them; it times the strategies on the machine that runs, not from these seconds). `probe_speed(64)`'s
+   training step (seconds per image) is measured in the same run, to compare machines.
 Results: bench/transfer_results.csv (one row per run) and bench/transfer_results.md (the tables). `--merge A.csv B.csv`
 rewrites the report from several runs' CSVs, a later file's runs replacing an earlier one's (same size, row and seed).
 """
@@ -81,7 +82,7 @@ def main():
     if a.merge: merge(a.merge, a.out, a.weights); return
 
     from cat12.data import prepare, resize_size
-    from cat12.strategies import probe_seconds
+    from cat12.strategies import probe_speed
     from cat12.sample import make_sample
     weights = Path(a.weights)
     if not weights.is_file():
@@ -91,7 +92,7 @@ def main():
     side = json.loads(weights.with_suffix('.json').read_text())
     print(f"weights: {weights}: {side['source']}, {side['epochs']} epochs at {side['img_size']} px, "
           f"source accuracy {side['source_acc']}, pretrained in {side['seconds']} s", flush=True)
-    probe_s = probe_seconds(64)
+    probe_s = probe_speed(64)['train']
     tmp = tempfile.TemporaryDirectory()
     data = Path(a.data) if a.data else make_sample(Path(tmp.name)/'data', 'full')
     rows = []
@@ -125,7 +126,7 @@ def write_report(df, out: str, side: dict, rows: list) -> str:
              f"images of {len(side['classes'])} source breeds): source accuracy {side['source_acc']:.3f}, {side['seconds']:.0f} s.",
              f"Target: the full generated sample, 1944 train / 216 valid / 240 test images; {epochs} epochs "
              f"(features: 10 head epochs on cached features; partial and finetune: after 1 head epoch); seeds {', '.join(map(str, seeds))}. "
-             f"Time: `fit`, caching and warm-up included. Accuracy: median (min-max) over the seeds. `probe_seconds()`: {probe_s:.3f} s (of the first run listed).", '']
+             f"Time: `fit`, caching and warm-up included. Accuracy: median (min-max) over the seeds. `probe_speed(64)['train']`: {probe_s:.4f} s per image (of the first run listed).", '']
     for size, g in df.groupby('size'):
         lines += [f'**{size} px**', '', '| row | strategy | train time, s | valid accuracy | test accuracy | peak memory, GB |', '|---|---|---|---|---|---|']
         for name in ROWS:
@@ -134,9 +135,8 @@ def write_report(df, out: str, side: dict, rows: list) -> str:
                                     f"| {spread(r.valid_acc.tolist())} | {spread(r.test_acc.tolist())} | {r.peak_gb.max():.1f} |")
         lines.append('')
         best = {s: g[(g.strategy == s) & (g.weights == 'pretrained')] for s in ('features', 'partial', 'finetune', 'full')}
-        bench = {s: dict(test_acc=round(statistics.median(r.test_acc), 3), setup_s=round(statistics.median(r.setup_s), 1),
-                         epoch_s=round(statistics.median(r.epoch_s), 2)) for s, r in best.items() if len(r)}
-        lines += [f'For `cat12.strategies.CPU_BENCH` ({size} px): `strategies={bench}`', '']
+        bench = ', '.join(f'{s}={statistics.median(r.test_acc):.3f}' for s, r in best.items() if len(r))
+        lines += [f'For `cat12.strategies.CPU_BENCH`: `{size}: dict({bench})`', '']
     text = '\n'.join(lines) + '\n'
     Path(out + '.md').write_text(text)
     return text

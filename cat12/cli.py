@@ -91,8 +91,9 @@ def _default_size(a, data) -> tuple[int, str]:
     from cat12.model import weights_file
     imagenet = not a.weights and (a.pretrained is True or (a.pretrained is None and weights_file().is_file()))
     labels, _ = read_labels(find_data(data, getattr(a, 'labels', None)).labels)
-    return choose_img_size(bool(a.weights) or imagenet, imagenet, default_device(), round(len(labels) * (1 - a.valid_pct)),
-                           a.epochs or DEFAULTS['pretrained']['epochs'], a.budget)
+    n_train = round(len(labels) * (1 - a.valid_pct))
+    return choose_img_size(bool(a.weights) or imagenet, imagenet, default_device(), n_train, a.epochs or DEFAULTS['pretrained']['epochs'],
+                           a.budget, n_valid=len(labels) - n_train, batch_size=a.batch_size)
 
 def cmd_train(a, # the parsed command line
               prep=None, # the prepared data (default: loaded from the work folder WORK)
@@ -288,7 +289,8 @@ def _train_args(p):
                         'partial: layer4 + head on cached layer3; finetune: head warm-up, then everything with '
                         'discriminative learning rates; full: everything, one learning rate')
     g.add_argument('--budget', type=_positive(float), default=240, metavar='SECONDS',
-                   help='auto on a CPU with pretrained weights: the most accurate strategy that fits this time (default: 240)')
+                   help='auto on a CPU with pretrained weights: the most accurate strategy that fits this time, timed on this machine; '
+                   'without --epochs, as many epochs as fill it; the run keeps to it (default: 240)')
     g.add_argument('--resume', default=None, metavar='LAST_PTH', help="continue an interrupted run from its last.pth (same settings)")
     g.add_argument('--workers', type=int, default=None, metavar='N',
                    help='data-loader processes (default: 0 on a small CPU, more on a GPU machine; see loader_workers)')

@@ -26,8 +26,8 @@ from .strategies import STRATEGIES, choose_strategy, fit_cached
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'WEIGHT_DECAY', 'HISTORY_COLUMNS', 'RESUME_STATE', 'DEFAULTS', 'set_seed', 'rng_state', 'set_rng_state',
            'versions', 'save_checkpoint', 'load_checkpoint', 'make_scheduler', 'lr_curve', 'make_optimizer',
-           'TrainConfig', 'evaluate', 'progress_iter', 'TrainState', 'train_epoch', 'train_loop', 'save_epoch', 'fit',
-           'fine_tune', 'run_meta', 'lr_find', 'plot_lr_find']
+           'TrainConfig', 'evaluate', 'progress_iter', 'TrainState', 'train_epoch', 'replan_epochs', 'train_loop',
+           'save_epoch', 'fit', 'fine_tune', 'run_meta', 'lr_find', 'plot_lr_find']
 
 # %% ../nbs/15_learner.ipynb #959a6791
 def set_seed(seed: int, # the one number a run follows
@@ -151,6 +151,8 @@ class TrainConfig:
     progress: bool = True            # progress bars, epochs outside and batches inside
     plot: bool = False               # in a notebook: redraw the history plot after every epoch
     desc: str = 'epochs'             # label of the epoch bar
+    deadline: float | None = None    # a `time.monotonic()` to end by: after each epoch the rest is re-planned (`replan_epochs`)
+    fill: bool = False               # with a deadline: epochs may also be added, up to twice as many, when time is left
 
 HISTORY_COLUMNS = ['epoch', 'train_loss', 'valid_loss', 'valid_acc', 'seconds']
 
@@ -199,6 +201,7 @@ class TrainState:
         self.scheduler = make_scheduler(self.optim, cfg.lr, cfg.epochs * len(train_dl), cfg.sched, cfg.warmup)
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == torch.float16)   # fp16 only: small gradients survive
         self.hist, self.best, self.since_best, self.epoch, self.skipped, self.interrupted = [], -1.0, 0, 0, 0, False
+        self.planned = cfg.epochs          # what a deadline may change (`resize`) and never exceed (2x with `fill`)
         self.run = dict(epochs=cfg.epochs, strategy=strategy, steps_per_epoch=len(train_dl),
                         processes=dist.get_world_size() if is_distributed() else 1)
 
@@ -258,6 +261,17 @@ class TrainState:
         set_rng_state(ck['rng'])
         if self.gen is not None and ck.get('loader_rng') is not None: self.gen.set_state(ck['loader_rng'])
 
+    def resize(self, epochs: int, # the run's new length in epochs
+              ):
+        "Make the run `epochs` long: the steps taken and the warm-up's length stay as they were; the schedule anneals over the steps left."
+        spe, done = self.run['steps_per_epoch'], self.scheduler.last_epoch
+        warmup = self.cfg.warmup * self.cfg.epochs / epochs                  # the same number of warm-up steps
+        self.cfg = replace(self.cfg, epochs=epochs, warmup=warmup); self.run['epochs'] = epochs
+        self.scheduler = make_scheduler(self.optim, self.cfg.lr, epochs * spe, self.cfg.sched, warmup)
+        if done:
+            self.scheduler.last_epoch = done - 1
+            with warnings.catch_warnings(): warnings.simplefilter('ignore'); self.scheduler.step()   # the rate of step `done`
+
     def history(self) -> pd.DataFrame:
         "The per-epoch history; `.attrs` say whether the run was interrupted, and its best accuracy."
         h = pd.DataFrame(self.hist, columns=HISTORY_COLUMNS)
@@ -289,6 +303,18 @@ def _live_plot():
     from cat12.viz import LivePlot
     return LivePlot()
 
+def replan_epochs(done: int, # epochs finished
+                  planned: int, # the epochs the run was planned with
+                  current: int, # the epochs it now aims for
+                  left_s: float, # seconds to the deadline
+                  epoch_s: float, # seconds an epoch takes (saving included)
+                  fill: bool = False, # may epochs be added (up to twice `planned`)?
+                 ) -> int:
+    "The epochs a run with a deadline should end at: `current` while it ends within 0.6 of an epoch of the deadline, else the nearest count."
+    fit = max(0.0, left_s) / epoch_s if epoch_s > 0 else current - done      # epochs that fit in the time left
+    new = current if abs(current - done - fit) <= 0.6 else done + round(fit)  # a margin, so that noise does not flip the plan
+    return max(done, min(2 * planned if fill else planned, new))
+
 def train_loop(module: nn.Module, # what is trained: the whole model, or its last layers
                train_dl, # a loader of (input, label) batches to learn from
                valid_dl, # and one to measure on
@@ -305,17 +331,22 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
     st = TrainState(module, train_dl, cfg, device, (meta or {}).get('strategy'))
     if resume: st.restore(resume, save_model)
     show, live = cfg.progress and is_main(), _live_plot() if cfg.plot and is_main() else None   # drawn by rank 0 only
-    bar = progress_bar(range(st.epoch, cfg.epochs), desc=cfg.desc, disable=not show, initial=st.epoch, total=cfg.epochs)
+    bar = progress_bar(desc=cfg.desc, disable=not show, initial=st.epoch, total=cfg.epochs)
     try:
-        for epoch in bar:
-            t0 = time.time()
+        t_mark, walls = time.time(), []    # an epoch's wall time, from one re-plan to the next (saving included)
+        while st.epoch < st.cfg.epochs:
+            epoch, t0 = st.epoch, time.time()
             train_loss = train_epoch(module, train_dl, st, device, epoch, show)              # 1. learn from every batch
             valid_loss, valid_acc = evaluate(module, valid_dl, device, cfg.amp)               # 2. measure on unseen images
             better = st.record(train_loss, valid_loss, valid_acc, time.time() - t0)
             bar.set_postfix(train_loss=f'{train_loss:.3f}', valid_acc=f'{valid_acc:.3f}')
-            if out is not None: run_on_main(save_epoch, Path(out), save_model, meta, st.state(), better)   # 3. checkpoints
+            if cfg.deadline is not None and st.epoch < st.cfg.epochs:                        # 3. keep to the time budget
+                walls.append(time.time() - t_mark); t_mark = time.time()
+                _replan(st, float(np.median(walls[1:] or walls)), cfg.deadline - time.monotonic(), bar)  # the 1st is slower
+            if out is not None: run_on_main(save_epoch, Path(out), save_model, meta, st.state(), better)   # 4. checkpoints
             if live: live.update(st.history())
-            if cfg.patience is not None and st.since_best >= cfg.patience:                   # 4. stop when it stalls
+            bar.update()
+            if cfg.patience is not None and st.since_best >= cfg.patience:                   # 5. stop when it stalls
                 print(f'early stop after epoch {epoch + 1}: no better valid_acc for {cfg.patience} epochs (best {st.best:.4f})')
                 break
     except KeyboardInterrupt:
@@ -325,6 +356,20 @@ def train_loop(module: nn.Module, # what is trained: the whole model, or its las
     finally: bar.close()
     if st.skipped and is_main(): print(f'warning: {st.skipped} steps skipped because the loss was NaN or infinite')
     return st.history()
+
+def _replan(st: TrainState, # the run
+            epoch_s: float, # how long an epoch takes (the median so far, saving included)
+            left_s: float, # seconds to its deadline
+            bar, # its epoch bar (its total changes with the plan)
+           ):
+    "After an epoch of a run with a deadline: if the epochs left would miss it, change their number and re-lay the schedule (rank 0 decides)."
+    new = [replan_epochs(st.epoch, st.planned, st.cfg.epochs, left_s, epoch_s, st.cfg.fill)]
+    if is_distributed(): dist.broadcast_object_list(new, 0)
+    if new[0] == st.cfg.epochs: return
+    if is_main(): print(f"budget: epochs take {epoch_s:.0f} s and {left_s:.0f} s are left after epoch {st.epoch}: {new[0]} epochs instead of "
+                        f"{st.cfg.epochs}, the learning-rate schedule laid over the rest", flush=True)
+    st.resize(new[0]); bar.total = new[0]
+    if hasattr(bar, 'refresh'): bar.refresh()
 
 def save_epoch(out: Path, # the run folder
                model: nn.Module, # whose weights are saved
@@ -344,6 +389,7 @@ def save_epoch(out: Path, # the run folder
 # from `cat12 pretrain`'s 10-epoch weights, bench/transfer.py's best row is 'full' at 64 px (3 epochs: test accuracy
 # 0.958-0.971, 25 s per epoch), and `cat12 run --weights` with 5 epochs took 118-132 s end to end and scored
 # 0.958-0.967 on the sample's test set (seeds 0-2, bench/audit.py's runs on the clean labels, 2026-12-06).
+# (`cat12 run --weights` without --epochs fills its --budget instead: 6-25 epochs, 0.967-0.979, bench/budget.py.)
 DEFAULTS = {'random': dict(lr=2e-3, epochs=4, warmup=0.25),
             'pretrained': dict(lr=1e-3, epochs=5, warmup=0.1)}
 
@@ -363,7 +409,7 @@ def fit(model: nn.Module, # the model to train (changed in place); a torchvision
         head_epochs: int | None = None, # 'features': epochs of the head (default: max(epochs, 10))
         flips: bool = False, # cached strategies: also cache mirrored images (2x the caching time)
         cache_dir=None, # cached strategies: where activations are kept (default: next to the image cache)
-        budget: float = 240, # 'auto' on a CPU: seconds the training may take
+        budget: float = 240, # 'auto' on a CPU from pretrained weights: seconds `fit` may take (kept to; filled when `epochs` is not given)
         out=None, # run folder: model.pth (best), last.pth and history.csv are written there
         meta: dict | None = None, # more plain data for the checkpoints (the loaders' classes, size and normalisation go in anyway)
         device=None, # default: cuda, mps, then cpu
@@ -378,7 +424,7 @@ def fit(model: nn.Module, # the model to train (changed in place); a torchvision
     d = DEFAULTS['pretrained' if getattr(model, 'pretrained', False) else 'random']
     cfg = TrainConfig(epochs=epochs or d['epochs'], lr=d['lr'] if lr is None else lr, opt=opt, wd=wd, sched=sched,
                       warmup=d['warmup'] if warmup is None else warmup, label_smoothing=label_smoothing,
-                      patience=patience, progress=progress, plot=plot)
+                      patience=patience, progress=progress, plot=plot, fill=epochs is None)
     created = init_distributed(device)           # under torchrun: join the process group (no-op otherwise)
     try: return _fit(model, dls, cfg, strategy=strategy, freeze_epochs=freeze_epochs, lr_mult=lr_mult, head_epochs=head_epochs,
                      flips=flips, cache_dir=cache_dir, budget=budget, out=out, meta=meta, device=device, seed=seed, resume=resume)
@@ -414,15 +460,26 @@ def run_meta(model: nn.Module, # the model being trained
 
 def _fit(model, dls, cfg: TrainConfig, *, strategy, freeze_epochs, lr_mult, head_epochs, flips, cache_dir, budget,
          out, meta, device, seed, resume):
+    t_start = time.monotonic()
     set_seed(seed)
     if is_distributed() and device is None and torch.cuda.is_available(): device = torch.device('cuda', dist_info()[1])
     device = torch.device(device) if device else default_device()
     cfg = replace(cfg, amp=autocast_dtype(device))
-    if strategy == 'auto':
-        choice = list(choose_strategy(model, dls, device, cfg.epochs, budget))
-        if is_distributed(): dist.broadcast_object_list(choice, 0)   # rank 0's clock decides for all: the same strategy everywhere
-        strategy, why = choice
-        if is_main(): print(f'strategy auto -> {strategy}: {why}')
+    plan = None
+    if strategy == 'auto' and resume:   # a resumed run goes on as it was planned, whatever the clock says now
+        ck = load_checkpoint(resume)
+        strategy, cfg = ck.get('strategy', 'full'), replace(cfg, epochs=ck['epochs'], warmup=ck['warmup'])
+        if is_main(): print(f"strategy auto -> {strategy}: as {resume} records, {cfg.epochs} epochs")
+    elif strategy == 'auto':
+        plan = [choose_strategy(model, dls, device, cfg.epochs, budget, cfg.fill, flips)]
+        if is_distributed(): dist.broadcast_object_list(plan, 0)   # rank 0's clock decides for all: the same plan everywhere
+        plan, plan_s = plan[0], time.monotonic() - t_start
+        strategy = plan.strategy
+        if is_main(): print(f'strategy auto -> {strategy}: {plan.why}')
+        if plan.epochs is not None:      # planned on this machine's clock: keep to the budget while training
+            cfg = replace(cfg, epochs=plan.epochs, deadline=t_start + budget if strategy != 'features' else None)
+            if is_main(): print(f'plan: {plan.epochs} epochs, about {plan.seconds + plan_s:.0f} s of the {budget:.0f} s budget '
+                                f'(measuring this machine took {plan_s:.0f} s of it)', flush=True)
     if strategy in ('finetune', 'partial'): freeze_epochs = max(1, freeze_epochs)   # a new head is trained alone first
     model = model.to(device, memory_format=torch.channels_last)
     for dl in (dls.train, dls.valid):
@@ -432,7 +489,7 @@ def _fit(model, dls, cfg: TrainConfig, *, strategy, freeze_epochs, lr_mult, head
     meta = run_meta(model, dls, meta, strategy)
     cached = dict(loop=train_loop, device=device, flips=flips, cache_dir=cache_dir)
     if strategy in ('full', 'finetune') and freeze_epochs and not resume:   # ('partial' warms its head up on its own cache)
-        warm = share_from_main(model, lambda: fit_cached(model, dls, 'features', replace(cfg, epochs=freeze_epochs), **cached))
+        warm = share_from_main(model, lambda: fit_cached(model, dls, 'features', replace(cfg, epochs=freeze_epochs, deadline=None), **cached))
         if cfg.progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
     if strategy in ('full', 'finetune'):
         module, train_dl, valid_dl = model, dls.train, dls.valid
@@ -446,6 +503,12 @@ def _fit(model, dls, cfg: TrainConfig, *, strategy, freeze_epochs, lr_mult, head
         hist = share_from_main(model, lambda: fit_cached(model, dls, strategy, replace(cfg, epochs=n), out=out, meta=meta,
                                                          resume=resume, warm_epochs=freeze_epochs if strategy == 'partial' else 0, **cached))
     hist.attrs['strategy'] = strategy
+    if plan is not None and plan.epochs is not None:
+        took = time.monotonic() - t_start
+        hist.attrs['budget'] = dict(budget=budget, estimate=round(plan.seconds + plan_s, 1), seconds=round(took, 1),
+                                    planned_epochs=plan.epochs, epochs=len(hist))
+        if is_main(): print(f'budget {budget:.0f} s: took {took:.0f} s ({took / budget:.0%}); estimated {plan.seconds + plan_s:.0f} s; '
+                            f'{len(hist)} epochs, {plan.epochs} planned')
     return model, hist
 
 # %% ../nbs/15_learner.ipynb #f90ee373

@@ -4,25 +4,28 @@
 
 # %% ../nbs/15b_strategies.ipynb #85e9779f
 from __future__ import annotations
-import hashlib, math, time
+import hashlib, math, random, time
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .images import Cat12Error
 from .data import CachedImages, atomic_path, progress_bar
 from .model import freeze, unfreeze
-from .hardware import default_device, is_distributed, is_main, to_device
+from .hardware import autocast_dtype, default_device, is_distributed, is_main, to_device
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'CPU_BENCH', 'is_resnet', 'cache_key', 'cached_activations', 'fit_cached', 'probe_seconds', 'bench_row',
-           'estimate_seconds', 'cpu_strategies', 'choose_strategy', 'choose_img_size']
+__all__ = ['STRATEGIES', 'CPU_BENCH', 'is_resnet', 'cache_key', 'cached_activations', 'fit_cached', 'probe_speed', 'data_seconds',
+           'estimate_seconds', 'plan_epochs', 'bench_row', 'cpu_strategies', 'Plan', 'choose_strategy',
+           'choose_img_size']
 
 # %% ../nbs/15b_strategies.ipynb #e77dc7da
 STRATEGIES = ('auto', 'features', 'partial', 'finetune', 'full')
@@ -138,7 +141,7 @@ def fit_cached(model: nn.Module, # a torchvision-style ResNet; trained in place
                                      generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
     if warm_epochs and not resume:   # a random head's first gradients must not reach the pretrained layer4
         warm = loop(model.fc, loader(_pool_layer3(model, xt, device), yt), DataLoader(TensorDataset(_pool_layer3(model, xv, device), yv), 256),
-                    replace(cfg, epochs=warm_epochs, channels_last=False), save_model=model, device=device)
+                    replace(cfg, epochs=warm_epochs, channels_last=False, deadline=None), save_model=model, device=device)
         if cfg.progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
     train_dl, valid_dl = loader(xt, yt), DataLoader(TensorDataset(xv, yv), 256)
     head = _head(model, strategy)
@@ -149,82 +152,137 @@ def fit_cached(model: nn.Module, # a torchvision-style ResNet; trained in place
 
 # %% ../nbs/15b_strategies.ipynb #c4da0161
 # Measured by bench/transfer.py on the full generated sample (1944 training images, 3 epochs), from `cat12 pretrain`'s
-# weights, on a 2-core CPU (bench/transfer_results.md): test accuracy and wall seconds (setup: caching and warm-up; per
-# epoch; 'features' trains 10 head epochs), medians of 3 seeds, for each input size measured (224 px: the fastest two only).
-# `probe_s` is `probe_seconds(64)` on that machine, so that times can be rescaled to this one.
-# 64 px: from the 10-epoch weights (source accuracy 0.670, 2026-12-06; seconds scaled by 0.076 / 0.092, that day's probe).
-# 128 and 224 px: from the earlier 5-epoch weights (source accuracy 0.309, 2026-12-02), not yet measured again: with
-# the stronger weights these accuracies are likely higher, so `choose_img_size` undervalues those sizes for now.
-CPU_BENCH = dict(images=1944, probe_s=0.076, sizes={
-    64: {'features': dict(test_acc=0.933, setup_s=4.8, epoch_s=0.05), 'partial': dict(test_acc=0.929, setup_s=5.0, epoch_s=5.86),
-         'finetune': dict(test_acc=0.929, setup_s=4.7, epoch_s=20.51), 'full': dict(test_acc=0.958, setup_s=0.1, epoch_s=20.42)},
-    128: {'features': dict(test_acc=0.579, setup_s=13.3, epoch_s=0.07), 'partial': dict(test_acc=0.783, setup_s=16.6, epoch_s=10.26),
-          'finetune': dict(test_acc=0.808, setup_s=12.6, epoch_s=45.73), 'full': dict(test_acc=0.925, setup_s=0.1, epoch_s=40.18)},
-    224: {'features': dict(test_acc=0.567, setup_s=32.3, epoch_s=0.04), 'partial': dict(test_acc=0.833, setup_s=46.7, epoch_s=18.26)},
-})
+# weights, on a 2-core CPU (bench/transfer_results.md): test accuracy, the median of 3 seeds, for each input size measured
+# (224 px: the fastest two only). `auto` ranks the strategies by these numbers only. How long each one takes is measured
+# on the machine that runs (`probe_speed`): seconds from one machine say little about another (bf16 autocast made one
+# 2-core machine 3.2x faster than another that trains in fp32).
+# 64 px: from the 10-epoch weights (source accuracy 0.670, 2026-12-06). 128 and 224 px: from the earlier 5-epoch weights
+# (source accuracy 0.309, 2026-12-02), not yet measured again: with the stronger weights these accuracies are likely
+# higher, so `choose_img_size` undervalues those sizes for now.
+CPU_BENCH = {64: dict(features=0.933, partial=0.929, finetune=0.929, full=0.958),
+             128: dict(features=0.579, partial=0.783, finetune=0.808, full=0.925),
+             224: dict(features=0.567, partial=0.833)}
 
-@lru_cache(maxsize=None)   # once per process: `cat12 run` asks for the size, then `fit` for the strategy
-def probe_seconds(img_size: int = 64, # input side of the probe
-                  reps: int = 5, # timed passes (after 2 warm-ups); the best counts
-                 ) -> float:
-    "Seconds for one eval-mode forward pass of a ResNet50 over 16 images (the best of `reps`, after 2 warm-ups): this machine's speed."
+@lru_cache(maxsize=None)   # once per process and setting: `cat12 run` asks for the size, then `fit` for the plan
+def probe_speed(img_size: int = 64, # input side, as `fit` will train
+                batch_size: int = 32, # images per step, as `fit` will train
+                amp: torch.dtype | None = None, # the autocast dtype `fit` will use (`autocast_dtype`), None for fp32
+                steps: int = 2, # timed steps of each kind, after one warm-up; the fastest counts
+               ) -> dict:
+    "This machine's seconds per image, from real steps of a ResNet50 (12 classes) at `fit`'s size, batch and precision."
     from torchvision.models import resnet50
+    def best(f):
+        ts = []
+        for _ in range(steps + 1): t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+        return min(ts[1:]) / batch_size
+    autocast = lambda: torch.autocast('cpu', dtype=amp or torch.float32, enabled=amp is not None)
     with torch.random.fork_rng(devices=[]):   # leaves the global random state (and so the run that follows) as it was
-        net = resnet50().eval().to(memory_format=torch.channels_last)
-        x = torch.randn(16, 3, img_size, img_size).contiguous(memory_format=torch.channels_last)
-    ts = []
-    with torch.inference_mode():
-        for _ in range(reps + 2): t = time.perf_counter(); net(x); ts.append(time.perf_counter() - t)
-    return min(ts[2:])
+        net = resnet50(num_classes=12).to(memory_format=torch.channels_last)
+        x = torch.randn(batch_size, 3, img_size, img_size).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 12, (batch_size,))
+        trunk3, top = _trunk(net, 'layer3'), nn.Sequential(net.layer4, net.avgpool, nn.Flatten(1), net.fc)
+        def train(m, xb, opt):
+            with autocast(): loss = F.cross_entropy(m(xb).float(), y)
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        res = dict(train=best(lambda: train(net.train(), x, torch.optim.AdamW(net.parameters()))))
+        net.eval()
+        with torch.no_grad(), autocast():
+            res['forward'], res['trunk3'] = best(lambda: net(x)), best(lambda: trunk3(x))
+            a3 = trunk3(x).float()
+        res['layer4'] = best(lambda: train(top.train(), a3, torch.optim.AdamW(top.parameters())))
+    return res   # 'train': forward, backward and AdamW step; 'forward': an eval pass (validation, caching);
+                 # 'trunk3': an eval pass up to layer3 ('partial' caches it); 'layer4': a training step of layer4 and the head
+
+def data_seconds(ds, # a dataset: its items are loaded and transformed as the loader would
+                 k: int = 8, # items timed, spread over the dataset
+                ) -> float:
+    "Seconds to load one item of `ds` (the median of `k`), leaving the random state as it was."
+    idx = np.linspace(0, len(ds) - 1, min(k, len(ds))).round().astype(int)
+    state, ts = random.getstate(), []
+    with torch.random.fork_rng(devices=[]):
+        for i in idx: t = time.perf_counter(); ds[int(i)]; ts.append(time.perf_counter() - t)
+    random.setstate(state)
+    return float(np.median(ts)) if ts else 0.0
+
+def estimate_seconds(strategy: str, # 'features', 'partial', 'finetune' or 'full'
+                     n_train: int, # training images
+                     n_valid: int, # validation images
+                     epochs: int, # epochs of the trained part ('features': its head costs next to nothing)
+                     speed: dict, # this machine's seconds per image (`probe_speed`)
+                     data_s: float = 0.0, # seconds to load one image (`data_seconds`)
+                     flips: bool = False, # do the cached strategies also cache mirrored images?
+                    ) -> float:
+    "Seconds `fit` should take here: caching (for the cached strategies and the fine-tune's head warm-up), then `epochs` epochs."
+    nc = n_train * (2 if flips else 1) + n_valid                              # images a cache computes
+    cache = lambda per_image: nc * (per_image + data_s)
+    epoch = n_train * (speed['train'] + data_s) + n_valid * (speed['forward'] + data_s)   # learn from all, then measure
+    if strategy == 'features': return cache(speed['forward'])
+    if strategy == 'partial': return cache(speed['trunk3']) + epochs * (nc - n_valid + n_valid / 3) * speed['layer4']  # eval ~ 1/3 of a step
+    if strategy == 'finetune': return cache(speed['forward']) + epochs * epoch
+    return epochs * epoch
+
+def plan_epochs(strategy: str, # as for `estimate_seconds`
+                budget: float, # seconds
+                *args, # `estimate_seconds`'s arguments after `epochs`: n_train, n_valid (before) and speed, data_s, flips
+                most: int = 100, # never more than this
+               ) -> int:
+    "The number of epochs of `strategy` whose estimate comes nearest to `budget` (at least 1)."
+    n_train, n_valid, *rest = args
+    fixed = estimate_seconds(strategy, n_train, n_valid, 0, *rest)
+    per = estimate_seconds(strategy, n_train, n_valid, 1, *rest) - fixed
+    return 1 if per <= 0 else max(1, min(most, round((budget - fixed) / per)))
 
 def bench_row(strategy: str, # one of the cached strategies or 'full'
               img_size: int, # the input size asked about
-             ) -> tuple[int, dict]:
-    "The measured size nearest to `img_size` (by ratio) that has `strategy`, and its row of `CPU_BENCH`."
-    size = min((s for s, rows in CPU_BENCH['sizes'].items() if strategy in rows), key=lambda s: abs(math.log(s / img_size)))
-    return size, CPU_BENCH['sizes'][size][strategy]
-
-def estimate_seconds(strategy: str, # 'features', 'partial', 'finetune' or 'full'
-                     n_images: int, # training images
-                     img_size: int, # input side
-                     epochs: int, # epochs asked for ('features' trains at least 10)
-                     probe_s: float | None = None, # this machine's `probe_seconds(64)` (default: measure it now)
-                    ) -> float:
-    "The wall time `strategy` should take here, from `CPU_BENCH` at the nearest measured size, scaled by images, pixels and this machine's probe."
-    size, r = bench_row(strategy, img_size)
-    speed = (probe_s if probe_s is not None else probe_seconds(64)) / CPU_BENCH['probe_s']
-    work = n_images / CPU_BENCH['images'] * (img_size / size) ** 2
-    return (r['setup_s'] + r['epoch_s'] * (max(epochs, 10) if strategy == 'features' else epochs)) * work * speed
+             ) -> tuple[int, float]:
+    "The measured size nearest to `img_size` (by ratio) that has `strategy`, and its test accuracy in `CPU_BENCH`."
+    size = min((s for s, rows in CPU_BENCH.items() if strategy in rows), key=lambda s: abs(math.log(s / img_size)))
+    return size, CPU_BENCH[size][strategy]
 
 def cpu_strategies(imagenet: bool, # do the weights come from ImageNet?
                   ) -> list:
     "The strategies `auto` may pick on a CPU: with ImageNet weights, the published recipes only (no one-rate 'full')."
     return [s for s in ('features', 'partial', 'finetune', 'full') if not (imagenet and s == 'full')]
 
+class Plan(NamedTuple):
+    "What `auto` decided: the strategy and why; on a CPU also the epochs and the seconds it expects them to take."
+    strategy: str
+    why: str
+    epochs: int | None = None
+    seconds: float | None = None
+
 def choose_strategy(model: nn.Module, # the model `fit` is given
                     dls, # its loaders (the size of the training set and `img_size` count)
                     device=None, # default: `default_device()`
-                    epochs: int = 4, # epochs asked for
-                    budget: float = 240, # seconds of CPU time the training may take
-                    probe_s: float | None = None, # this machine's `probe_seconds()` (default: measure it now)
-                   ) -> tuple[str, str]:
-    "The strategy `auto` picks for this model, data and device, with the reason."
+                    epochs: int = 4, # epochs asked for: the strategy chosen must fit them in the budget
+                    budget: float = 240, # seconds the training may take on a CPU
+                    fill: bool = False, # then train as many epochs as fill the budget (at least `epochs` when they fit)
+                    flips: bool = False, # do the cached strategies also cache mirrored images?
+                    speed: dict | None = None, # this machine's `probe_speed` (default: measure it now)
+                    data_s: float | None = None, # seconds to load one training image (default: measure it now)
+                   ) -> Plan:
+    "The strategy `auto` picks for this model, data and device, with the reason; on a CPU, planned from what this machine measures."
     device = torch.device(device) if device else default_device()
-    if not is_resnet(model): return 'full', 'not a ResNet-style model: only full training applies'
+    if not is_resnet(model): return Plan('full', 'not a ResNet-style model: only full training applies')
     if not getattr(model, 'pretrained', False):
-        return 'full', 'random weights: the whole network must learn (cached features of an untrained network are noise)'
+        return Plan('full', 'random weights: the whole network must learn (cached features of an untrained network are noise)')
     if device.type in ('cuda', 'mps'):
-        return 'finetune', f'pretrained weights on {device.type}: head warm-up, then everything with discriminative learning rates'
-    n, size = len(dls.train.dataset), getattr(dls, 'img_size', None) or 64
-    probe_s = probe_seconds(64) if probe_s is None else probe_s
+        return Plan('finetune', f'pretrained weights on {device.type}: head warm-up, then everything with discriminative learning rates')
+    n, nv, size = len(dls.train.dataset), len(dls.valid.dataset), getattr(dls, 'img_size', None) or 64
+    if speed is None: speed = probe_speed(size, dls.train.batch_size or 32, autocast_dtype(device))
+    if data_s is None: data_s = data_seconds(dls.train.dataset)
     cands = cpu_strategies(str(getattr(model, 'weights_info', {}).get('source', '')).startswith('ImageNet'))
-    est = {s: estimate_seconds(s, n, size, epochs, probe_s) for s in cands}
-    acc = {s: bench_row(s, size)[1]['test_acc'] for s in cands}
-    fits = [s for s in est if est[s] <= budget] or [min(est, key=est.get)]
-    best = max(fits, key=acc.get)
+    args = (n, nv, speed, data_s, flips)
+    est = {s: estimate_seconds(s, n, nv, epochs, *args[2:]) for s in cands}
+    acc = {s: bench_row(s, size)[1] for s in cands}
+    fits = [s for s in est if est[s] <= budget]
+    best = max(fits, key=acc.get) if fits else min(est, key=est.get)
+    e = plan_epochs(best, budget, *args) if (fill or not fits) and best != 'features' else epochs
+    secs = estimate_seconds(best, n, nv, e, *args[2:])
     table = ', '.join(f'{s} {acc[s]:.2f} in ~{est[s]:.0f} s' for s in est)
-    return best, (f'pretrained weights on a CPU: the most accurate strategy in bench/transfer.py that fits the {budget:.0f} s '
-                  f'budget for {n} images at {size} px x {epochs} epochs ({table})')
+    return Plan(best, f'pretrained weights on a CPU: the most accurate strategy in bench/transfer.py whose {epochs} epochs fit '
+                      f'the {budget:.0f} s budget, timed on this machine for {n} images at {size} px ({table})'
+                      + ('' if fits else '; none fits: the fastest'), e, secs)
 
 def choose_img_size(pretrained: bool, # does the run start from pretrained weights?
                     imagenet: bool, # ... and are they ImageNet's?
@@ -232,16 +290,18 @@ def choose_img_size(pretrained: bool, # does the run start from pretrained weigh
                     n_images: int, # training images
                     epochs: int = 3, # epochs asked for
                     budget: float = 240, # seconds the training may take
-                    probe_s: float | None = None, # this machine's `probe_seconds(64)` (default: measure it now)
+                    n_valid: int = 0, # validation images
+                    batch_size: int = 32, # images per step
+                    speed=None, # img_size -> this machine's seconds per image, like `probe_speed` (the default)
                    ) -> tuple[int, str]:
     "The input size `cat12 run` uses when none is given, with the reason: 64 px, or on a CPU from pretrained weights the size whose best strategy fits the budget."
     device = torch.device(device) if device else default_device()
     if not pretrained: return 64, 'random weights: 64 px (the measured default)'
     if device.type != 'cpu' or is_distributed(): return 64, f'pretrained weights on {device.type}: 64 px (give --img-size 224 for real photos)'
-    probe_s = probe_seconds(64) if probe_s is None else probe_s
-    fits = [(r['test_acc'], size, s) for size, rows in CPU_BENCH['sizes'].items() for s, r in rows.items()
-            if s in cpu_strategies(imagenet) and estimate_seconds(s, n_images, size, epochs, probe_s) <= budget]
-    if not fits: return 64, f'pretrained weights on a CPU: nothing measured fits the {budget:.0f} s budget; 64 px'
-    acc, size, s = max(fits)
-    return size, (f'pretrained weights on a CPU: {s} at {size} px is the most accurate row of bench/transfer.py that fits '
-                  f'the {budget:.0f} s budget here (test accuracy {acc:.3f} there)')
+    speed = speed or (lambda size: probe_speed(size, batch_size, autocast_dtype(device)))
+    rows = sorted(((acc, size, s) for size, r in CPU_BENCH.items() for s, acc in r.items() if s in cpu_strategies(imagenet)), reverse=True)
+    for acc, size, s in rows:   # the most accurate first: only the sizes tried are timed
+        if (secs := estimate_seconds(s, n_images, n_valid, epochs, speed(size))) <= budget:
+            return size, (f'pretrained weights on a CPU: {s} at {size} px is the most accurate row of bench/transfer.py whose '
+                          f'{epochs} epochs fit the {budget:.0f} s budget, timed here (about {secs:.0f} s; test accuracy {acc:.3f} there)')
+    return 64, f'pretrained weights on a CPU: nothing measured fits {epochs} epochs in the {budget:.0f} s budget; 64 px'

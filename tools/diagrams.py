@@ -73,7 +73,25 @@ def resnet50_stages():
         if i: ax.annotate('', xy=(i + 0.5 - w / 2 - 0.02, 0.45), xytext=(i - 0.22, 0.45), arrowprops=dict(arrowstyle='->', color='0.4'))
     return fig
 
+def out_of_fold():
+    "09_label_audit: 5 folds; each round trains a head on four and predicts the fifth, so every image is judged by a head that never saw its label."
+    k = 5
+    fig = plt.figure(figsize=(6, 1.9), dpi=80); ax = fig.add_axes((0.13, 0.2, 0.62, 0.7)); ax.set_axis_off()
+    for r in range(k):                                  # round r: fold r is predicted, the others train the head
+        for f in range(k):
+            held = f == r
+            ax.add_patch(plt.Rectangle((f, k - 1 - r), 0.94, 0.8, fc='C1' if held else '#e8f0fb', ec='C1' if held else '#4a6fa5'))
+        ax.text(-0.15, k - 1 - r + 0.4, f'head {r + 1}', ha='right', va='center', fontsize=8)
+    for f in range(k): ax.text(f + 0.47, k + 0.05, f'fold {f + 1}', ha='center', va='bottom', fontsize=8)
+    ax.set_xlim(0, k); ax.set_ylim(0, k + 0.6)
+    ax.text(k + 0.3, 3.4, 'trains the head', fontsize=8, va='center', bbox=dict(fc='#e8f0fb', ec='#4a6fa5'))
+    ax.text(k + 0.3, 1.8, 'predicted by it:\nout-of-fold', fontsize=8, va='center', bbox=dict(fc='C1', ec='C1', alpha=0.9))
+    fig.text(0.44, 0.05, 'each image is in one fold, judged by the one head that never trained on it', ha='center',
+             fontsize=8, color='0.3')
+    return fig
+
 if __name__ == '__main__':
     OUT.mkdir(exist_ok=True)
-    for name, draw in [('pipeline', pipeline), ('training_step', training_step), ('resnet50_stages', resnet50_stages)]:
+    for name, draw in [('pipeline', pipeline), ('training_step', training_step), ('resnet50_stages', resnet50_stages),
+                        ('out_of_fold', out_of_fold)]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
