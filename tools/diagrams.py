@@ -90,8 +90,34 @@ def out_of_fold():
              fontsize=8, color='0.3')
     return fig
 
+def strategies():
+    "06_fine_tuning: the four ways to train, stage by stage: what starts pretrained, what is frozen, and at what rate each part learns."
+    cols = ['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'head']
+    blues = ['#dbe7f6', '#b5cdea', '#8db1dc', '#5f8fcb', '#2f6db5']          # slow to fast
+    # (row, [(text, colour) per column], the start): lr_mult=100 spreads the rates evenly on a log scale, stem to head
+    rows = [('frozen features', [('frozen', '0.85')] * 5 + [('lr', blues[4])], 'pretrained + new head'),
+            ('fine-tune', [('lr/100', blues[0]), ('lr/100', blues[0]), ('lr/32', blues[1]), ('lr/10', blues[2]),
+                           ('lr/3', blues[3]), ('lr', blues[4])], 'pretrained + new head\n(head alone first)'),
+            ('one learning rate', [('lr', blues[4])] * 6, 'pretrained + new head'),
+            ('random weights', [('lr', blues[4])] * 6, 'random everywhere')]
+    fig = plt.figure(figsize=(7, 2.2), dpi=80); ax = fig.add_axes((0.17, 0.02, 0.56, 0.84)); ax.set_axis_off()
+    n = len(rows)
+    for r, (name, cells, start) in enumerate(rows):
+        y = n - 1 - r
+        fig.text(0.16, (y + 0.4) / (n + 0.45) * 0.84 + 0.02, name, ha='right', va='center', fontsize=9)
+        for c, (txt, colour) in enumerate(cells):
+            random_start = name == 'random weights' or cols[c] == 'head'
+            ax.add_patch(plt.Rectangle((c, y), 0.94, 0.8, fc=colour, ec='C1' if random_start else '0.5',
+                                       lw=2 if random_start else 0.8))
+            ax.text(c + 0.47, y + 0.4, txt, ha='center', va='center', fontsize=8, color='white' if colour == blues[4] else 'black')
+        ax.text(len(cols) + 0.15, y + 0.4, start, va='center', fontsize=7.5, color='0.3')
+    for c, name in enumerate(cols): ax.text(c + 0.47, n + 0.05, name, ha='center', va='bottom', fontsize=8, weight='bold')
+    ax.set_xlim(0, len(cols)); ax.set_ylim(0, n + 0.45)
+    fig.text(0.99, 0.93, 'orange edge: starts random', ha='right', fontsize=7.5, color='C1')
+    return fig
+
 if __name__ == '__main__':
     OUT.mkdir(exist_ok=True)
     for name, draw in [('pipeline', pipeline), ('training_step', training_step), ('resnet50_stages', resnet50_stages),
-                        ('out_of_fold', out_of_fold)]:
+                        ('out_of_fold', out_of_fold), ('strategies', strategies)]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
