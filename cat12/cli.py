@@ -140,13 +140,12 @@ def cmd_predict(a, # the parsed command line
                 out=None, # the result.csv to write (default: --out)
                ) -> Path:
     "`cat12 predict`: predict the test images with a checkpoint and write result.csv; returns its path."
-    from cat12.predict import load_model, predict, write_submission
-    from cat12.hardware import default_device
+    from cat12.predict import OnnxModel, load_model, predict, write_submission
     ckpt = Path(checkpoint or a.checkpoint)
-    if ckpt.suffix == '.onnx':    # an exported model: ONNX Runtime, no torch model
-        from cat12.deploy import OnnxModel
-        model = OnnxModel(ckpt)
-    else: model = load_model(ckpt, device=default_device())
+    if ckpt.suffix == '.onnx': model = OnnxModel(ckpt)    # an exported model: ONNX Runtime; torch is never imported
+    else:
+        from cat12.hardware import default_device
+        model = load_model(ckpt, device=default_device())
     preds = predict(model, test or a.test, tta=a.tta, batch_size=a.batch_size,
                     on_error='raise' if a.on_error is None else a.on_error)
     for msg in preds.attrs.get('errors', {}).values(): print(f'unreadable, wrote label {a.on_error}: {msg}')
@@ -426,7 +425,7 @@ def main(argv=None, # the arguments after `cat12` (default: `sys.argv[1:]`)
     a = parser().parse_args(argv)
     created = False
     try:
-        if a.cmd in ('run', 'train', 'predict', 'pretrain'):
+        if a.cmd in ('run', 'train', 'pretrain') or (a.cmd == 'predict' and Path(a.checkpoint).suffix != '.onnx'):   # torch runs
             from cat12.hardware import init_distributed, tune_malloc
             tune_malloc()  # process-wide: keep freed blocks, no page faults per batch
             if a.cmd in ('run', 'train'): created = init_distributed()   # under torchrun: join the process group

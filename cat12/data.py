@@ -19,40 +19,14 @@ from tqdm.auto import tqdm
 
 from .images import Cat12Error, image_info, load_rgb
 from .sample import ANSWERS, BREEDS, LABELS, TEST_ZIP, TRAIN_ZIP, atomic_path, atomic_write, random_names, write_zip
+from .files import (NUM_CLASSES, IMAGE_EXTS, IMAGENET_MEAN, IMAGENET_STD, DataFiles, find_data, CLUTTER, ZipReport, scan_zip,
+                         extract_zip, MIN_SIDE, MAX_ASPECT, fit_square, in_notebook, LogBar, progress_bar, folder_images,
+                         resize_size, _member_name, _unsafe, _clutter, _upright_rgb_jpeg, _decode)   # the torch-free part (11a_files)
 
 # %% auto #0
-__all__ = ['NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE', 'MAX_ASPECT', 'MANIFEST_COLUMNS',
-           'DataFiles', 'find_data', 'read_labels', 'ZipReport', 'scan_zip', 'extract_zip', 'fit_square', 'in_notebook',
-           'LogBar', 'progress_bar', 'split_train_val', 'find_duplicates', 'folder_images', 'DataReport',
-           'inspect_data', 'Prepared', 'prepare', 'load_prepared', 'CachedImages', 'SeededSampler', 'train_tfms',
-           'resize_size', 'eval_crop', 'eval_tfms', 'DataLoaders', 'get_dls', 'make_pets']
-
-# %% ../nbs/12_data.ipynb #d8a6d9b5
-NUM_CLASSES = 12
-IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.gif', '.bmp', '.webp', '.tif', '.tiff'}
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-@dataclass
-class DataFiles:
-    "Where the training images, the test images and the label file are (a zip or a folder each)."
-    train: Path  # cat_12_train.zip, or a cat_12_train/ folder
-    test: Path | None  # cat_12_test.zip, a cat_12_test/ folder, or None
-    labels: Path  # the label file
-
-def find_data(data, # the dataset folder
-              labels=None, # a label file to use instead of DATA/train_list.txt (e.g. one written by `cat12 audit --write-clean`)
-             ) -> DataFiles:
-    "Locate the train images, test images and `train_list.txt` in the folder `data`."
-    data = Path(data)
-    if not data.is_dir(): raise Cat12Error(f"{data}: no such folder (expected {TRAIN_ZIP}, {TEST_ZIP} and {LABELS})")
-    def pick(stem):
-        for p in (data/f'{stem}.zip', data/stem):
-            if p.exists(): return p
-    train, test, labels = pick('cat_12_train'), pick('cat_12_test'), Path(labels) if labels else data/LABELS
-    if train is None: raise Cat12Error(f"{data}: found neither {TRAIN_ZIP} nor a cat_12_train/ folder")
-    if not labels.is_file(): raise Cat12Error(f"{labels}: the label file is missing" if labels.parent != data else
-                                              f"{data}: {LABELS} is missing; it holds the training labels")
-    return DataFiles(train, test, labels)
+__all__ = ['MANIFEST_COLUMNS', 'read_labels', 'split_train_val', 'find_duplicates', 'DataReport', 'inspect_data', 'Prepared',
+           'prepare', 'load_prepared', 'CachedImages', 'SeededSampler', 'train_tfms', 'eval_crop', 'eval_tfms',
+           'DataLoaders', 'get_dls', 'make_pets']
 
 # %% ../nbs/12_data.ipynb #c2e4dd61
 def read_labels(path, # the label file, e.g. train_list.txt
@@ -94,171 +68,6 @@ def read_labels(path, # the label file, e.g. train_list.txt
     df = df[~conflicted].reset_index(drop=True)
     df.attrs['excluded'] = {k: v for k, v in bad.items() if k not in set(df.name)}
     return df, problems
-
-# %% ../nbs/12_data.ipynb #340583a8
-CLUTTER = {'.DS_Store', 'Thumbs.db', 'desktop.ini'}
-
-def _member_name(info: zipfile.ZipInfo) -> str:
-    "The member's name, decoded as GBK when the zip did not flag it UTF-8, normalised to NFC."
-    name = info.filename
-    if not info.flag_bits & 0x800:
-        try: name = name.encode('cp437').decode('gbk')
-        except (UnicodeEncodeError, UnicodeDecodeError): pass
-    return unicodedata.normalize('NFC', name.replace('\\', '/'))
-
-def _unsafe(name: str, info: zipfile.ZipInfo) -> str | None:
-    "Why the member `name` is unsafe to extract, or None."
-    if name.startswith('/') or re.match(r'^[A-Za-z]:', name): return 'absolute path'
-    if '..' in name.split('/'): return "'..' in path"
-    if (info.external_attr >> 16) & 0o170000 == 0o120000: return 'symlink'
-
-def _clutter(name: str) -> bool:
-    "True for the files that macOS, Windows and Jupyter leave behind."
-    parts = name.split('/')
-    return any(p in ('__MACOSX', '.ipynb_checkpoints') for p in parts) or parts[-1].startswith('._') or parts[-1] in CLUTTER
-
-@dataclass
-class ZipReport:
-    "What `scan_zip` found: the image members by flat name, and what was skipped."
-    members: dict = field(default_factory=dict)   # flat name -> ZipInfo
-    unsafe: list = field(default_factory=list)    # 'member: reason'
-    clutter: int = 0                              # members skipped as clutter
-    other: list = field(default_factory=list)     # non-image or duplicate names
-
-def scan_zip(path, # the zip file (only read)
-            ) -> ZipReport:
-    "Check every member of the zip at `path`: images by flat name; unsafe, clutter and other members reported."
-    rep = ZipReport()
-    try: zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e: raise Cat12Error(f"{path}: not a readable zip ({e})") from None
-    with zf:
-        for info in zf.infolist():
-            name = _member_name(info)
-            if (why := _unsafe(name, info)): rep.unsafe.append(f"{name}: {why}"); continue
-            if info.is_dir(): continue
-            if _clutter(name): rep.clutter += 1; continue
-            flat = name.rsplit('/', 1)[-1]
-            if Path(flat).suffix.lower() not in IMAGE_EXTS: rep.other.append(f"{name}: not an image name"); continue
-            if flat in rep.members: rep.other.append(f"{name}: duplicate name"); continue
-            rep.members[flat] = info
-    return rep
-
-def extract_zip(path, # the zip file (only read)
-                dest, # the folder to create; left alone when a complete extraction is already there
-                unsafe: str = 'skip', # 'skip' unsafe members (reported) or 'refuse' the whole zip
-               ) -> tuple[Path, ZipReport]:
-    "Extract the image members of `path` flat into `dest`, safely and atomically; return `dest` and the report."
-    path, dest = Path(path), Path(dest)
-    rep = scan_zip(path)
-    if rep.unsafe and unsafe == 'refuse':
-        raise Cat12Error(f"{path}: refused, unsafe members: {'; '.join(rep.unsafe)}")
-    st = path.stat(); stamp = f"{st.st_size} {st.st_mtime_ns} {len(rep.members)}"  # which zip we extracted
-    if (dest/'.cat12-extracted').is_file() and (dest/'.cat12-extracted').read_text() == stamp: return dest, rep
-    need = sum(i.file_size for i in rep.members.values())
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(dest.parent).free
-    if need > free: raise Cat12Error(f"{path}: needs {need / 1e6:.0f} MB to extract, only {free / 1e6:.0f} MB free")
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + '.tmp-', dir=dest.parent))
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for flat, info in rep.members.items():
-                with zf.open(info) as src, open(tmp/flat, 'wb') as dst: shutil.copyfileobj(src, dst)
-        (tmp/'.cat12-extracted').write_text(stamp)
-        if dest.exists(): shutil.rmtree(dest)   # an older, incomplete extraction of ours, never raw data
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp)
-    return dest, rep
-
-# %% ../nbs/12_data.ipynb #0a2b2b7f
-MIN_SIDE, MAX_ASPECT = 8, 20   # smaller or more elongated images are skipped, with the reason
-
-def fit_square(im: Image.Image, # an RGB image
-               size: int, # side of the square, in pixels
-              ) -> np.ndarray:
-    "Resize the short side of `im` to `size` and centre-crop a square, as a HxWx3 uint8 array."
-    w, h = im.size; s = min(w, h); l, t = (w - s) // 2, (h - s) // 2
-    # crop first, then resize only the square: the same picture, with less work than resizing the whole image
-    return np.asarray(im.resize((size, size), Image.BILINEAR, box=(l, t, l + s, t + s), reducing_gap=3.0), dtype=np.uint8)
-
-def _upright_rgb_jpeg(info: dict) -> bool:
-    "True when the file can be used as it is: an RGB JPEG with no rotation to apply."
-    return info['format'] == 'JPEG' and info['mode'] == 'RGB' and info['orientation'] in (1, None)
-
-def _decode(job: tuple) -> tuple:
-    "Decode one image once; `job` is (path or bytes, size, what: 'keep' | 'check' | 'test' | 'header'). Returns (facts, square, jpeg)."
-    src, size, what = job
-    if isinstance(src, Exception): return dict(status='skipped', reason=str(src)), None, None
-    raw = src if isinstance(src, bytes) else Path(src).read_bytes()
-    info = image_info(raw)
-    facts = {k: info[k] for k in ('format', 'mode', 'width', 'height')}
-    facts.update(sha1=hashlib.sha1(raw).hexdigest(), status='ok', reason='')
-    if what == 'header':
-        if info['format'] is None: facts.update(status='skipped', reason=info['problems'][0])
-        return facts, None, None
-    upright = _upright_rgb_jpeg(info)
-    try: im = load_rgb(raw, draft=size if upright or what in ('check', 'test') else None)
-    except Cat12Error as e:
-        facts.update(status='skipped', reason=str(e).split(': ', 1)[-1]); return facts, None, None
-    if what == 'test': return facts, None, None   # a test image of any shape is predicted: only unreadable ones are skipped
-    w, h = info['width'], info['height']
-    if min(w, h) < MIN_SIDE or max(w, h) > MAX_ASPECT * min(w, h):
-        facts.update(status='skipped', reason=f"{w}x{h} pixels: too small or too elongated to crop")
-        return facts, None, None
-    if what != 'keep': return facts, None, None
-    jpeg = None
-    if not upright:                     # converted: keep a full-size RGB JPEG for the class folder
-        buf = io.BytesIO(); im.save(buf, format='JPEG', quality=95); jpeg = buf.getvalue()
-    return facts, fit_square(im, size), jpeg
-
-# %% ../nbs/12_data.ipynb #9a7d7a21
-def in_notebook() -> bool:
-    "True inside a Jupyter kernel (or nbdev_test's execnb), where display handles can update outputs."
-    try: from IPython import get_ipython
-    except ImportError: return False
-    ip = get_ipython()
-    return ip is not None and type(ip).__name__ != 'TerminalInteractiveShell'
-
-class LogBar:
-    "A progress bar for logs: plain lines, one per update for short counts (<= 20), else one per quarter; inner bars stay silent."
-    def __init__(self, iterable=None, # what to iterate over; None to call `update` by hand
-                 total=None, # the number of steps (default: len(iterable))
-                 desc: str = '', # the label in front of the count
-                 initial: int = 0, # the count to start from
-                 leave: bool = True, # False for an inner bar: it writes nothing
-                 disable: bool = False, # write nothing
-                 unit: str = 'it', # the unit after the count ('it' is left out)
-                 file=None, # where to write (default: stderr)
-                 **_): # other tqdm arguments, ignored
-        self.iterable, self.desc, self.n, self.unit = iterable, desc, initial, unit
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, '__len__') else None)
-        self.silent, self.file, self.postfix, self.t0 = disable or not leave, file or sys.stderr, '', time.time()
-        self._last = self._mark(initial)
-    def _mark(self, n): return n if not self.total or self.total <= 20 else 4 * n // self.total
-    def __iter__(self):
-        for x in self.iterable: yield x; self.update()
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
-    def set_postfix(self, **kw):
-        "Show `kw` (e.g. loss=0.5) after the count."
-        self.postfix = ', '.join(f'{k} {v}' for k, v in kw.items())
-    def update(self, n: int = 1, # steps done since the last update
-              ):
-        "Count `n` more steps; write a line when a new mark (a step, or a quarter) is reached."
-        self.n += n
-        if self.silent or self._mark(self.n) == self._last: return
-        self._last = self._mark(self.n)
-        of = f'/{self.total}' if self.total else ''
-        print(f"{self.desc}: {self.n}{of}" + (f" {self.unit}" if self.unit != 'it' else '') + (f", {self.postfix}" if self.postfix else '')
-              + f" ({time.time() - self.t0:.0f} s)", file=self.file, flush=True)
-    def close(self):
-        "Nothing to close: every line is already written."
-
-def progress_bar(iterable=None, # what to iterate over; None to call `update` by hand
-                 **kwargs): # tqdm arguments (total, desc, leave, disable, unit, ...)
-    "A `tqdm.auto` bar in a notebook or a terminal, else a `LogBar` (same arguments)."
-    interactive = in_notebook() or getattr(sys.stderr, 'isatty', lambda: False)()
-    return tqdm(iterable, **kwargs) if interactive else LogBar(iterable, **kwargs)
 
 # %% ../nbs/12_data.ipynb #a1419bb6
 def _read(src, zips: dict):
@@ -374,13 +183,6 @@ def _zip_problems(src: Path, rep: ZipReport) -> list:
     problems = [f"{src.name}: unsafe member skipped: {u}" for u in rep.unsafe] + [f"{src.name}: {o}" for o in rep.other]
     if rep.clutter: problems.append(f"{src.name}: {rep.clutter} clutter members ignored (__MACOSX, .DS_Store, ...)")
     return problems
-
-def folder_images(folder: Path, # a folder of images, searched with its subfolders
-                 ) -> dict:
-    "{NFC name: path} of the image files in `folder` and below, clutter left out."
-    return {unicodedata.normalize('NFC', p.name): p for p in sorted(folder.rglob('*'))
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith('.cat12')
-            and not _clutter(str(p.relative_to(folder)))}
 
 @dataclass
 class DataReport:
@@ -594,11 +396,6 @@ def train_tfms(img_size: int, # side of the square crop, in pixels
     "Random resized crop and flip, then float and normalise."
     return v2.Compose([v2.RandomResizedCrop(img_size, scale=(0.35, 1), antialias=True), v2.RandomHorizontalFlip(),
                        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
-
-def resize_size(img_size: int, # side of the centre square the model sees
-               ) -> int:
-    "The short side an image is resized to before its centre `img_size` square is cut: 1.14x (224 -> 256)."
-    return round(img_size / 0.875)
 
 def eval_crop(img_size: int, # side of the centre square, in pixels
              ):

@@ -13,24 +13,12 @@ from torch import nn
 
 from .images import Cat12Error
 from .data import atomic_path, eval_crop, load_prepared
-from .predict import expected_input, load_model
+from .predict import DEPLOY_HINT, OnnxModel, _runtime, expected_input, has_onnx, load_model   # (the ONNX runtime side needs no torch)
 
 # %% auto #0
-__all__ = ['DEPLOY_HINT', 'AGREEMENT_WARN', 'has_onnx', 'Deployable', 'export_onnx', 'OnnxModel']
+__all__ = ['AGREEMENT_WARN', 'Deployable', 'export_onnx']
 
 # %% ../nbs/17b_deploy.ipynb #2d39e785
-DEPLOY_HINT = "pip install -e '.[deploy]' (onnx, onnxruntime, onnxscript)"
-
-def has_onnx() -> bool:
-    "Are onnx, onnxruntime and onnxscript installed (the `[deploy]` extra)? Nothing is imported."
-    return all(importlib.util.find_spec(m) for m in ('onnx', 'onnxruntime', 'onnxscript'))
-
-def _runtime():
-    "onnxruntime, or a one-line error that says what to install."
-    try: import onnxruntime
-    except ImportError: raise Cat12Error(f"ONNX needs onnxruntime: {DEPLOY_HINT}") from None
-    return onnxruntime
-
 class Deployable(nn.Module):
     "uint8 (or 0-255 float) N x 3 x S x S images in, class probabilities out; the normalisation is inside."
     def __init__(self, model: nn.Module, # a classifier of normalised float images, e.g. from `load_model`
@@ -116,35 +104,3 @@ def export_onnx(checkpoint, # a model.pth written by cat12
             res.update(calib=len(cal), checked=len(val), agreement=float((a.argmax(1) == b.argmax(1)).mean()) if len(val) else float('nan'))
     res.update(size_mb=out.stat().st_size / 1e6, seconds=time.time() - t0)
     return res
-
-# %% ../nbs/17b_deploy.ipynb #a6d9ae0c
-class OnnxModel:
-    "A cat12 ONNX file, ready to predict: `meta` (classes, size, normalisation), uint8 images in, probabilities out."
-    def __init__(self, path, # a .onnx file written by `export_onnx`
-                 threads: int | None = None): # ONNX Runtime's intra-op threads (default: its own choice, one per core)
-        ort, path = _runtime(), Path(path)
-        if not path.is_file(): raise Cat12Error(f"{path}: no such ONNX file")
-        so = ort.SessionOptions(); so.log_severity_level = 3
-        if threads: so.intra_op_num_threads = threads
-        try: self.session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
-        except Exception as e: raise Cat12Error(f"{path}: not a readable ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:150]})") from None
-        raw = self.session.get_modelmeta().custom_metadata_map.get('cat12')
-        if not raw: raise Cat12Error(f"{path}: an ONNX model without cat12 metadata; export it with 'cat12 export'")
-        self.meta, self.path = json.loads(raw), path
-        self.num_classes = len(self.meta['classes'])
-        shape_in, shape_out = self.session.get_inputs()[0].shape, self.session.get_outputs()[0].shape
-        if shape_out[-1] != self.num_classes or list(shape_in[1:]) != [3, self.meta['img_size'], self.meta['img_size']]:
-            raise Cat12Error(f"{path}: the graph ({shape_in} -> {shape_out}) does not match its metadata "
-                             f"({self.meta['img_size']} px, {self.num_classes} classes)")
-
-    def run(self, x: np.ndarray, # uint8 images, N x 3 x S x S
-           ) -> np.ndarray:
-        "Probabilities for uint8 images, N x 3 x S x S."
-        return self.session.run(None, {'image': np.ascontiguousarray(x, dtype=np.uint8)})[0]
-
-    def predict_uint8(self, x: torch.Tensor, # uint8 views, N x 3 x S x S, as `predict` cuts them
-                     ) -> torch.Tensor:
-        "What `cat12.predict.predict` calls: uint8 views in, probabilities out."
-        return torch.from_numpy(self.run(x.numpy()))
-
-    def __repr__(self): return f"OnnxModel({self.path}, {'INT8' if self.meta.get('int8') else 'fp32'}, {self.meta['img_size']} px)"

@@ -4,29 +4,28 @@
 
 # %% ../nbs/17_predict.ipynb #8a2d9dcb
 from __future__ import annotations
-import copy, zipfile
+import contextlib, copy, importlib.util, json, zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .images import Cat12Error, load_rgb
-from .data import IMAGENET_MEAN, IMAGENET_STD, folder_images, atomic_write, fit_square, progress_bar, resize_size, scan_zip
-from .model import create_model
+from .files import IMAGENET_MEAN, IMAGENET_STD, folder_images, fit_square, progress_bar, resize_size, scan_zip
+from .sample import atomic_write
+# torch, torchvision and cat12.model are imported where a torch model is loaded or run: an ONNX model predicts without them
 
 # %% auto #0
-__all__ = ['TTA_VIEWS', 'load_model', 'expected_input', 'list_images', 'fuse_for_inference', 'predict', 'write_submission',
-           'check_submission', 'read_submission', 'score']
+__all__ = ['TTA_VIEWS', 'load_model', 'expected_input', 'list_images', 'fuse_for_inference', 'predict', 'write_submission', 'check_submission', 'read_submission', 'score', 'DEPLOY_HINT', 'has_onnx', 'OnnxModel']
 
 # %% ../nbs/17_predict.ipynb #0ef8a211
 def load_model(checkpoint, # a model.pth written by cat12
                device: str | torch.device = 'cpu', # where the model goes: 'cpu', 'cuda', ... (the file is read on the CPU)
               ) -> torch.nn.Module:
     "Load a cat12 checkpoint safely; the model carries its metadata as `model.meta` and its file as `model.path`."
+    import torch
+    from cat12.model import create_model
     path = Path(checkpoint)
     if not path.is_file(): raise Cat12Error(f"{path}: checkpoint not found")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)   # (the optimiser state, if any, stays off the GPU)
@@ -82,6 +81,9 @@ def list_images(images, # a zip, a folder, one image, or a list of image paths
 def fuse_for_inference(model: nn.Module, # a torchvision-style CNN, e.g. from `load_model`
                       ) -> nn.Module:
     "A channels_last eval copy of `model` with every BatchNorm that follows a Conv2d folded into it."
+    import torch
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
     m = copy.deepcopy(model).eval()
     for mod in list(m.modules()):
         names = list(mod._modules)  # registration order; in torchvision's ResNets each bn follows its conv
@@ -107,13 +109,14 @@ def _load_squares(items: list, # (name, source) pairs, as `list_images` gives th
             errors[name] = msg
     return out, errors
 
-def _views(sq: torch.Tensor, # N x 3 x S x S uint8 squares
-           img_size: int, tta) -> list[torch.Tensor]:
+def _views(sq, # N x 3 x S x S uint8 squares: a torch tensor, or a NumPy array
+           img_size: int, tta) -> list:
     "The crops the model sees: the centre, plus its mirror ('flip') or the corners and all mirrors ('crops')."
     e = sq.shape[-1] - img_size; o = e // 2
     crops = [sq[..., o:o + img_size, o:o + img_size]]
     if tta == 'crops': crops += [sq[..., t:t + img_size, l:l + img_size] for t, l in ((0, 0), (0, e), (e, 0), (e, e))]
-    return crops + [c.flip(-1) for c in crops] if tta else crops
+    mirror = (lambda c: c[..., ::-1]) if isinstance(sq, np.ndarray) else (lambda c: c.flip(-1))
+    return crops + [mirror(c) for c in crops] if tta else crops
 
 def predict(model: torch.nn.Module, # e.g. from `load_model`
             images, # a zip, a folder, one image, or a list of image paths
@@ -129,25 +132,27 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
     tta = 'flip' if tta is True else tta
     if tta not in TTA_VIEWS: raise Cat12Error(f"tta={tta!r}: use False, 'flip' or 'crops'")
     meta = getattr(model, 'meta', {})
-    exported = hasattr(model, 'predict_uint8')   # an exported model (`cat12.deploy.OnnxModel`): uint8 in, probabilities out
+    exported = hasattr(model, 'predict_uint8')   # an exported model (`OnnxModel`, from `17b_deploy`): uint8 in, probabilities out
     if exported and img_size not in (None, meta['img_size']):
         raise Cat12Error(f"img_size={img_size}: this exported model takes {meta['img_size']} px images only")
     img_size, mean, std = expected_input(meta, getattr(model, 'path', None), img_size)
     short = resize_size(img_size)
+    if not exported: import torch; from torch import nn                  # an ONNX model predicts without torch
     n_out = (model.num_classes if exported else model.fc.out_features if isinstance(getattr(model, 'fc', None), nn.Linear)
              else len(meta.get('classes', [])) or 12)
     if on_error != 'raise' and not (isinstance(on_error, (int, np.integer)) and 0 <= on_error < n_out):
         raise Cat12Error(f"on_error={on_error!r}: use 'raise' or a label from 0 to {n_out - 1}")
     items = list_images(images)
     if not items: raise Cat12Error(f"{images}: no images found")
-    device = torch.device('cpu') if exported else next(model.parameters()).device
-    net = model if exported else fuse_for_inference(model) if fuse else model.eval()
-    # the mean and std, scaled to 0-255 so that normalising works directly on the uint8 pixels
-    mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
+    if not exported:
+        device = next(model.parameters()).device
+        net = fuse_for_inference(model) if fuse else model.eval()
+        # the mean and std, scaled to 0-255 so that normalising works directly on the uint8 pixels
+        mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
+        std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
     probs, errors = [], {}
-    with ThreadPoolExecutor(1) as pool, torch.inference_mode(), \
+    with ThreadPoolExecutor(1) as pool, contextlib.nullcontext() if exported else torch.inference_mode(), \
          progress_bar(total=len(items), desc='predict', unit='img', disable=not progress) as bar:
         job = lambda b: pool.submit(_load_squares, b, short, on_error) if prefetch else _load_squares(b, short, on_error)
         pending = job(batches[0])
@@ -155,14 +160,16 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
             arr, errs = pending.result() if prefetch else pending
             if j + 1 < len(batches): pending = job(batches[j + 1])   # decoded while the model runs on this batch
             errors.update(errs)
-            sq = torch.from_numpy(arr).to(device).permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: channels_last
             p = 0
+            if exported:                                               # NumPy views of the NHWC squares, as N x 3 x S x S
+                for v in _views(arr.transpose(0, 3, 1, 2), img_size, tta): p = p + model.predict_uint8(v)
+                probs.append(p / TTA_VIEWS[tta]); bar.update(len(arr)); continue
+            sq = torch.from_numpy(arr).to(device).permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: channels_last
             for v in _views(sq, img_size, tta):
-                if exported: p = p + net.predict_uint8(v); continue
                 x = v.to(torch.float32, memory_format=torch.channels_last).sub_(mean).div_(std)
                 p = p + net(x).float().softmax(1)
-            probs.append((p / TTA_VIEWS[tta]).cpu()); bar.update(len(arr))
-    probs = torch.cat(probs).numpy()
+            probs.append((p / TTA_VIEWS[tta]).cpu().numpy()); bar.update(len(arr))
+    probs = np.concatenate(probs)
     df = pd.DataFrame({'name': [n for n, _ in items], 'label': probs.argmax(1)})
     df = pd.concat([df, pd.DataFrame(probs, columns=[f'p{i}' for i in range(probs.shape[1])])], axis=1)
     if errors:
@@ -228,3 +235,48 @@ def score(path, # a result.csv
     pred, truth = read_submission(path), read_submission(answer_key)
     merged = truth.merge(pred.drop_duplicates('name'), on='name', how='left', suffixes=('', '_pred'))
     return float((merged['label'] == merged['label_pred']).mean())
+
+# %% ../nbs/17b_deploy.ipynb #f17b0001
+DEPLOY_HINT = "pip install -e '.[deploy]' (onnx, onnxruntime, onnxscript)"
+
+def has_onnx() -> bool:
+    "Are onnx, onnxruntime and onnxscript installed (the `[deploy]` extra)? Nothing is imported."
+    return all(importlib.util.find_spec(m) for m in ('onnx', 'onnxruntime', 'onnxscript'))
+
+def _runtime():
+    "onnxruntime, or a one-line error that says what to install."
+    try: import onnxruntime
+    except ImportError: raise Cat12Error(f"ONNX needs onnxruntime: {DEPLOY_HINT}") from None
+    return onnxruntime
+
+# %% ../nbs/17b_deploy.ipynb #a6d9ae0c
+class OnnxModel:
+    "A cat12 ONNX file, ready to predict: `meta` (classes, size, normalisation), uint8 images in, probabilities out."
+    def __init__(self, path, # a .onnx file written by `export_onnx`
+                 threads: int | None = None): # ONNX Runtime's intra-op threads (default: its own choice, one per core)
+        ort, path = _runtime(), Path(path)
+        if not path.is_file(): raise Cat12Error(f"{path}: no such ONNX file")
+        so = ort.SessionOptions(); so.log_severity_level = 3
+        if threads: so.intra_op_num_threads = threads
+        try: self.session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+        except Exception as e: raise Cat12Error(f"{path}: not a readable ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:150]})") from None
+        raw = self.session.get_modelmeta().custom_metadata_map.get('cat12')
+        if not raw: raise Cat12Error(f"{path}: an ONNX model without cat12 metadata; export it with 'cat12 export'")
+        self.meta, self.path = json.loads(raw), path
+        self.num_classes = len(self.meta['classes'])
+        shape_in, shape_out = self.session.get_inputs()[0].shape, self.session.get_outputs()[0].shape
+        if shape_out[-1] != self.num_classes or list(shape_in[1:]) != [3, self.meta['img_size'], self.meta['img_size']]:
+            raise Cat12Error(f"{path}: the graph ({shape_in} -> {shape_out}) does not match its metadata "
+                             f"({self.meta['img_size']} px, {self.num_classes} classes)")
+
+    def run(self, x: np.ndarray, # uint8 images, N x 3 x S x S
+           ) -> np.ndarray:
+        "Probabilities for uint8 images, N x 3 x S x S."
+        return self.session.run(None, {'image': np.ascontiguousarray(x, dtype=np.uint8)})[0]
+
+    def predict_uint8(self, x: np.ndarray, # uint8 views, N x 3 x S x S, as `predict` cuts them
+                     ) -> np.ndarray:
+        "What `cat12.predict.predict` calls: uint8 views in, probabilities out."
+        return self.run(x)
+
+    def __repr__(self): return f"OnnxModel({self.path}, {'INT8' if self.meta.get('int8') else 'fp32'}, {self.meta['img_size']} px)"
