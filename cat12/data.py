@@ -4,24 +4,21 @@
 
 # %% ../nbs/12_data.ipynb #ede6ec58
 from __future__ import annotations
-import hashlib, io, json, os, re, shutil, sys, tempfile, time, unicodedata, zipfile, zlib
+import hashlib, json, os, shutil, unicodedata, zipfile, zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
-from .images import Cat12Error, image_info, load_rgb
-from .sample import ANSWERS, BREEDS, LABELS, TEST_ZIP, TRAIN_ZIP, atomic_path, atomic_write, random_names, write_zip
-from .files import (NUM_CLASSES, IMAGE_EXTS, IMAGENET_MEAN, IMAGENET_STD, DataFiles, find_data, CLUTTER, ZipReport, scan_zip,
-                         extract_zip, MIN_SIDE, MAX_ASPECT, fit_square, in_notebook, LogBar, progress_bar, folder_images,
-                         resize_size, _member_name, _unsafe, _clutter, _upright_rgb_jpeg, _decode)   # the torch-free part (11a_files)
+from .images import Cat12Error
+from .sample import ANSWERS, BREEDS, LABELS, atomic_path, atomic_write, random_names, write_zip
+from .files import (NUM_CLASSES, IMAGENET_MEAN, IMAGENET_STD, DataFiles, find_data, ZipReport, scan_zip, extract_zip,
+                         fit_square, in_notebook, progress_bar, folder_images, resize_size, _decode)   # 11a_files
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'read_labels', 'split_train_val', 'find_duplicates', 'DataReport', 'inspect_data', 'Prepared',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/17b_deploy.ipynb #d82fa6e5
 from __future__ import annotations
-import contextlib, importlib.util, io, json, tempfile, time, warnings
+import contextlib, io, json, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from torch import nn
 
 from .images import Cat12Error
 from .data import atomic_path, eval_crop, load_prepared
-from .predict import DEPLOY_HINT, OnnxModel, _runtime, expected_input, has_onnx, load_model   # (the ONNX runtime side needs no torch)
+from .predict import DEPLOY_HINT, OnnxModel, expected_input, load_model   # OnnxModel: no torch needed, defined below
 
 # %% auto #0
 __all__ = ['AGREEMENT_WARN', 'Deployable', 'export_onnx']

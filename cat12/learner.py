@@ -474,11 +474,12 @@ def _fit(model, dls, cfg: TrainConfig, *, strategy, freeze_epochs, lr_mult, head
         plan = [choose_strategy(model, dls, device, cfg.epochs, budget, cfg.fill, flips)]
         if is_distributed(): dist.broadcast_object_list(plan, 0)   # rank 0's clock decides for all: the same plan everywhere
         plan, plan_s = plan[0], time.monotonic() - t_start
+        estimate = None if plan.seconds is None else plan.seconds + plan_s   # measuring counts against the budget too
         strategy = plan.strategy
         if is_main(): print(f'strategy auto -> {strategy}: {plan.why}')
         if plan.epochs is not None:      # planned on this machine's clock: keep to the budget while training
             cfg = replace(cfg, epochs=plan.epochs, deadline=t_start + budget if strategy != 'features' else None)
-            if is_main(): print(f'plan: {plan.epochs} epochs, about {plan.seconds + plan_s:.0f} s of the {budget:.0f} s budget '
+            if is_main(): print(f'plan: {plan.epochs} epochs, about {estimate:.0f} s of the {budget:.0f} s budget '
                                 f'(measuring this machine took {plan_s:.0f} s of it)', flush=True)
     if strategy in ('finetune', 'partial'): freeze_epochs = max(1, freeze_epochs)   # a new head is trained alone first
     model = model.to(device, memory_format=torch.channels_last)
@@ -505,9 +506,9 @@ def _fit(model, dls, cfg: TrainConfig, *, strategy, freeze_epochs, lr_mult, head
     hist.attrs['strategy'] = strategy
     if plan is not None and plan.epochs is not None:
         took = time.monotonic() - t_start
-        hist.attrs['budget'] = dict(budget=budget, estimate=round(plan.seconds + plan_s, 1), seconds=round(took, 1),
+        hist.attrs['budget'] = dict(budget=budget, estimate=round(estimate, 1), seconds=round(took, 1),
                                     planned_epochs=plan.epochs, epochs=len(hist))
-        if is_main(): print(f'budget {budget:.0f} s: took {took:.0f} s ({took / budget:.0%}); estimated {plan.seconds + plan_s:.0f} s; '
+        if is_main(): print(f'budget {budget:.0f} s: took {took:.0f} s ({took / budget:.0%}); estimated {estimate:.0f} s; '
                             f'{len(hist)} epochs, {plan.epochs} planned')
     return model, hist
 

@@ -274,9 +274,6 @@ class OnnxModel:
         "Probabilities for uint8 images, N x 3 x S x S."
         return self.session.run(None, {'image': np.ascontiguousarray(x, dtype=np.uint8)})[0]
 
-    def predict_uint8(self, x: np.ndarray, # uint8 views, N x 3 x S x S, as `predict` cuts them
-                     ) -> np.ndarray:
-        "What `cat12.predict.predict` calls: uint8 views in, probabilities out."
-        return self.run(x)
+    predict_uint8 = run   # the name by which `cat12.predict.predict` tells an exported model from a torch one
 
     def __repr__(self): return f"OnnxModel({self.path}, {'INT8' if self.meta.get('int8') else 'fp32'}, {self.meta['img_size']} px)"

@@ -223,13 +223,12 @@ def estimate_seconds(strategy: str, # 'features', 'partial', 'finetune' or 'full
 
 def plan_epochs(strategy: str, # as for `estimate_seconds`
                 budget: float, # seconds
-                *args, # `estimate_seconds`'s arguments after `epochs`: n_train, n_valid (before) and speed, data_s, flips
+                n_train: int, n_valid: int, speed: dict, data_s: float = 0.0, flips: bool = False, # as for `estimate_seconds`
                 most: int = 100, # never more than this
                ) -> int:
     "The number of epochs of `strategy` whose estimate comes nearest to `budget` (at least 1)."
-    n_train, n_valid, *rest = args
-    fixed = estimate_seconds(strategy, n_train, n_valid, 0, *rest)
-    per = estimate_seconds(strategy, n_train, n_valid, 1, *rest) - fixed
+    fixed = estimate_seconds(strategy, n_train, n_valid, 0, speed, data_s, flips)
+    per = estimate_seconds(strategy, n_train, n_valid, 1, speed, data_s, flips) - fixed
     return 1 if per <= 0 else max(1, min(most, round((budget - fixed) / per)))
 
 def bench_row(strategy: str, # one of the cached strategies or 'full'
@@ -272,13 +271,13 @@ def choose_strategy(model: nn.Module, # the model `fit` is given
     if speed is None: speed = probe_speed(size, dls.train.batch_size or 32, autocast_dtype(device))
     if data_s is None: data_s = data_seconds(dls.train.dataset)
     cands = cpu_strategies(str(getattr(model, 'weights_info', {}).get('source', '')).startswith('ImageNet'))
-    args = (n, nv, speed, data_s, flips)
-    est = {s: estimate_seconds(s, n, nv, epochs, *args[2:]) for s in cands}
+    args = (n, nv, speed, data_s, flips)                   # what `plan_epochs` needs besides the strategy and budget
+    est = {s: estimate_seconds(s, n, nv, epochs, speed, data_s, flips) for s in cands}
     acc = {s: bench_row(s, size)[1] for s in cands}
     fits = [s for s in est if est[s] <= budget]
     best = max(fits, key=acc.get) if fits else min(est, key=est.get)
     e = plan_epochs(best, budget, *args) if (fill or not fits) and best != 'features' else epochs
-    secs = estimate_seconds(best, n, nv, e, *args[2:])
+    secs = estimate_seconds(best, n, nv, e, speed, data_s, flips)
     table = ', '.join(f'{s} {acc[s]:.2f} in ~{est[s]:.0f} s' for s in est)
     return Plan(best, f'pretrained weights on a CPU: the most accurate strategy in bench/transfer.py whose {epochs} epochs fit '
                       f'the {budget:.0f} s budget, timed on this machine for {n} images at {size} px ({table})'
