@@ -17,12 +17,13 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .images import Cat12Error, load_rgb, BAD_IMAGE_ERRORS
-from .data import (IMAGENET_MEAN, IMAGENET_STD, CachedImages, Prepared, atomic_write, eval_tfms, fit_square,
-                        load_prepared, read_labels)
+from .core import Cat12Error, atomic_write
+from .images import load_rgb, BAD_IMAGE_ERRORS
+from .data import IMAGENET_MEAN, IMAGENET_STD, Prepared, fit_square, load_prepared, read_labels
+from .loaders import CachedImages, eval_tfms
 from .model import create_model
 from .strategies import cached_activations, is_resnet
-from .learner import TrainConfig, train_loop
+from .loop import TrainConfig, train_loop
 from .predict import list_images
 from .viz import fig_png, image_grid, png_thumbnail
 

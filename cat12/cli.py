@@ -8,13 +8,41 @@ import argparse, os, sys, time, traceback
 from pathlib import Path
 
 from .sample import SAMPLE_FILES, make_sample
-from .images import Cat12Error
-# The steps below import torch (through cat12.data, .model, .learner, .predict) only when they run: importing torch
-# and torchvision takes seconds, and `cat12 sample` or `cat12 --help` do not need them.
+from .core import Cat12Error
+# The steps below import torch (through cat12.data, .model, .learner, .predict) only when they run, and the parser
+# only to build the options of `train` and `run`: importing torch and torchvision takes seconds, and `cat12 sample`,
+# `cat12 --help` or `cat12 predict model.onnx` do not need them.
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'cmd_sample', 'cmd_inspect', 'cmd_pets', 'cmd_prepare', 'cmd_train', 'cmd_pretrain', 'cmd_predict',
-           'cmd_export', 'cmd_check', 'cmd_run', 'cmd_audit', 'parser', 'main']
+__all__ = ['RUN_FILES', 'parser', 'main']
+
+# %% ../nbs/18_cli.ipynb #6a44856b
+def _positive(kind):
+    "An argparse type: a number of `kind` greater than 0 (a bad value is a one-line error, exit 2)."
+    def parse(text):
+        try: v = kind(text)
+        except ValueError: raise argparse.ArgumentTypeError(f'invalid {kind.__name__} value: {text!r}') from None
+        if v <= 0: raise argparse.ArgumentTypeError(f'must be greater than 0, got {text}')
+        return v
+    return parse
+
+def _fraction(text):
+    "An argparse type: a float in [0, 1)."
+    try: v = float(text)
+    except ValueError: raise argparse.ArgumentTypeError(f'invalid float value: {text!r}') from None
+    if not 0 <= v < 1: raise argparse.ArgumentTypeError(f'must be at least 0 and below 1, got {text}')
+    return v
+
+def _num(x) -> str:
+    "A number as a help text writes it: 4, 0.05, 2e-3, 1e-4 (the shorter of the plain and the scientific form)."
+    if isinstance(x, int): return str(x)
+    m, e = f'{x:e}'.split('e')
+    return min(f'{x:g}', f"{m.rstrip('0').rstrip('.')}e{int(e)}", key=len)
+
+def _labels_option(p):
+    "--labels, shared by `prepare`, `run` and `audit`."
+    p.add_argument('--labels', default=None, metavar='FILE', help='a label file to use instead of DATA/train_list.txt (e.g. from audit --write-clean)')
+
 
 # %% ../nbs/18_cli.ipynb #24e9cbb0
 def _sample_data(out: Path, seed: int) -> Path:
@@ -25,38 +53,69 @@ def _sample_data(out: Path, seed: int) -> Path:
         print(f'writing the generated sample to {dest} ...'); make_sample(dest, preset='full', seed=seed)
     return dest
 
-def cmd_sample(a, # the parsed command line
-              ):
+def _cmd_sample(a, # the parsed command line
+               ):
     "`cat12 sample`: write the generated Cat-12 look-alike dataset (and flipped_labels.csv with --label-noise) to DEST."
     dest = make_sample(a.dest, preset=a.preset, seed=a.seed, label_noise=a.label_noise)
     print(f'wrote {", ".join(SAMPLE_FILES)}' + (' and flipped_labels.csv' if a.label_noise else '') + f' to {dest}')
 
-def cmd_inspect(a, # the parsed command line
-               ):
+def _sample_args(p):
+    "`sample`'s arguments."
+    p.add_argument('dest', help='folder to write into')
+    p.add_argument('--preset', choices=['full', 'small'], default='full', help='full: 2160 + 240 images (default); small: 96 + 24')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--label-noise', type=_fraction, default=0.0, metavar='SHARE',
+                   help='give this share of the training images a wrong label, listed in flipped_labels.csv (default: 0)')
+
+def _cmd_inspect(a, # the parsed command line
+                ):
     "`cat12 inspect`: print a report on the dataset folder DATA (labels, archives, images, duplicates); writes nothing."
     from cat12.data import inspect_data
     print(inspect_data(a.data, full=not a.quick, progress=True))
 
-def cmd_pets(a, # the parsed command line
-            ):
+def _inspect_args(p):
+    "`inspect`'s arguments."
+    p.add_argument('data', help='folder with cat_12_train.zip (or cat_12_train/), train_list.txt, cat_12_test.zip')
+    p.add_argument('--quick', action='store_true', help='read image headers only (does not find truncated files)')
+
+def _cmd_pets(a, # the parsed command line
+             ):
     "`cat12 pets`: write the 12 cat breeds of Oxford-IIIT Pet in the Cat-12 layout to DEST (downloaded unless --no-download)."
     from cat12.data import make_pets
     dest = make_pets(a.dest, root=a.root, download=not a.no_download, test_frac=a.test_frac, seed=a.seed)
     print(f'wrote the 12 cat breeds of Oxford-IIIT Pet in the Cat-12 layout to {dest}')
 
-def cmd_prepare(a, # the parsed command line
-                out=None, # the work folder to write (default: --out)
-               ):
+def _pets_args(p):
+    "`pets`'s arguments."
+    p.add_argument('dest', help='folder to write the zips, train_list.txt and test_labels.csv into')
+    p.add_argument('--root', default=None, help='where torchvision keeps the download (default: ~/.cache/cat12)')
+    p.add_argument('--no-download', action='store_true', help='use an existing download only')
+    p.add_argument('--test-frac', type=_fraction, default=0.1, help='share of the photos held out as the test set (default: 0.1)')
+    p.add_argument('--seed', type=int, default=0)
+
+def _cmd_prepare(a, # the parsed command line
+                 out=None, # the work folder to write (default: --out)
+                 data=None, # the dataset folder (default: DATA)
+                 img_size: int | None = None, # the input size the cache is made for (default: --img-size)
+                ):
     "`cat12 prepare`: extract, check and decode DATA into a work folder, print a summary and return the `Prepared`."
     from cat12.data import prepare, resize_size
-    prep = prepare(a.data, out or a.out, cache_size=resize_size(a.img_size), valid_pct=a.valid_pct, seed=a.seed, reuse=True,
-                   labels=getattr(a, 'labels', None))
+    prep = prepare(data or a.data, out or a.out, cache_size=resize_size(img_size or a.img_size), valid_pct=a.valid_pct,
+                   seed=a.seed, reuse=True, labels=getattr(a, 'labels', None))
     if prep.reused: print(f'reusing {prep.work}: prepared earlier from the same files with the same settings')
     m = prep.manifest
     print(f"prepared {prep.work}: {(m.split == 'train').sum()} train, {(m.split == 'val').sum()} val, "
           f"{(m.split == 'test').sum()} test images; {len(prep.problems)} problems (see problems.txt)")
     for p in prep.problems[:20]: print('  ' + p)
     return prep
+
+def _prepare_args(p):
+    "`prepare`'s arguments."
+    p.add_argument('data', help='the dataset folder'); p.add_argument('--out', required=True, help='the work folder to write')
+    p.add_argument('--img-size', type=_positive(int), default=64, help='input size the cache is made for (default: 64)')
+    p.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
+    p.add_argument('--seed', type=int, default=0)
+    _labels_option(p)
 
 def _start_line(model) -> str:
     "What a run starts from, in words."
@@ -74,11 +133,12 @@ def _clear_run(out: Path, resume) -> list:
     for f in old: (out/f).unlink()
     return old
 
-def _report(a, prep, timings: dict, key=None) -> Path:
-    "Write RUN/report.html and say where it is (the last line a run prints)."
+def _report(a, prep, timings: dict, key=None, **resolved) -> Path:
+    "Write RUN/report.html and say where it is (the last line a run prints); `resolved`: the values chosen for options left open."
     from cat12.report import run_report
     t = time.time()
-    path = run_report(a.out, prep.work, answer_key=key, settings={k: v for k, v in vars(a).items() if k != 'fn'}, timings=timings)
+    settings = {k: v for k, v in vars(a).items() if k != 'fn'} | resolved
+    path = run_report(a.out, prep.work, answer_key=key, settings=settings, timings=timings)
     print(f'report: {path} ({path.stat().st_size / 1e3:.0f} kB, {time.time() - t:.1f} s)')
     return path
 
@@ -95,23 +155,28 @@ def _default_size(a, data) -> tuple[int, str]:
     return choose_img_size(bool(a.weights) or imagenet, imagenet, default_device(), n_train, a.epochs or DEFAULTS['pretrained']['epochs'],
                            a.budget, n_valid=len(labels) - n_train, batch_size=a.batch_size)
 
-def cmd_train(a, # the parsed command line
-              prep=None, # the prepared data (default: loaded from the work folder WORK)
-              report: bool = True, # also write RUN/report.html
-             ) -> Path:
+def _cache_img_size(prep) -> int:
+    "The largest input size a work folder's image cache serves (the size it was prepared for)."
+    from cat12.data import resize_size
+    return next(s for s in range(prep.cache_size, 0, -1) if resize_size(s) <= prep.cache_size)
+
+def _cmd_train(a, # the parsed command line
+               prep=None, # the prepared data (default: loaded from the work folder WORK)
+               report: bool = True, # also write RUN/report.html
+               img_size: int | None = None, # the input size (default: --img-size, else the largest the work folder serves)
+              ) -> Path:
     "`cat12 train`: train a ResNet50 on a prepared work folder into --out; returns the path of its model.pth."
-    from cat12.data import IMAGENET_MEAN, IMAGENET_STD, get_dls, load_prepared, resize_size
+    from cat12.data import IMAGENET_MEAN, IMAGENET_STD, get_dls, load_prepared
     from cat12.model import create_model
     from cat12.learner import fit
     from cat12.hardware import is_main, loader_workers
     prep = prep or load_prepared(a.work)
-    if a.img_size is None:   # the largest size the work folder's cache serves (it was prepared for it)
-        a.img_size = next(s for s in range(prep.cache_size, 0, -1) if resize_size(s) <= prep.cache_size)
+    img_size = img_size or a.img_size or _cache_img_size(prep)
     if is_main(): _clear_run(Path(a.out), a.resume)
     model = create_model(len(prep.classes), pretrained=a.pretrained, weights_path=a.weights, seed=a.seed)
     if is_main(): print(_start_line(model))
     info = model.weights_info
-    dls = get_dls(prep, img_size=a.img_size, batch_size=a.batch_size, mean=info['mean'] or IMAGENET_MEAN,
+    dls = get_dls(prep, img_size=img_size, batch_size=a.batch_size, mean=info['mean'] or IMAGENET_MEAN,
                   std=info['std'] or IMAGENET_STD, seed=a.seed,
                   num_workers=loader_workers() if a.workers is None else a.workers)
     model, hist = fit(model, dls, epochs=a.epochs, lr=a.lr, opt=a.opt, wd=a.wd, out=a.out, meta=dict(arch='resnet50'), seed=a.seed,
@@ -120,11 +185,51 @@ def cmd_train(a, # the parsed command line
         print(hist.to_string(index=False))
         print(f"trained with strategy {hist.attrs['strategy']} from {'pretrained' if model.pretrained else 'random'} weights")
     if hist.attrs.get('interrupted'): raise KeyboardInterrupt
-    if report and is_main(): _report(a, prep, {'train': float(hist.seconds.sum())})
+    if report and is_main(): _report(a, prep, {'train': float(hist.seconds.sum())}, img_size=img_size)
     return Path(a.out)/'model.pth'
 
-def cmd_pretrain(a, # the parsed command line
-                ):
+def _training_options(p):
+    "The training options, shared by `train` and `run`; the choices and defaults are read from `cat12.learner` and `cat12.strategies`."
+    from cat12.learner import DEFAULTS, OPTIMIZERS, WEIGHT_DECAY
+    from cat12.strategies import STRATEGIES
+    def by_weights(k): return f"{_num(DEFAULTS['random'][k])} from random weights, {_num(DEFAULTS['pretrained'][k])} from pretrained ones"
+    wds = {}                                   # the optimisers by their default weight decay: {0.05: ['adamw'], 1e-4: ['adam', 'sgd']}
+    for o, v in WEIGHT_DECAY.items(): wds.setdefault(v, []).append(o)
+    g = p.add_argument_group('training')
+    g.add_argument('--epochs', type=_positive(int), default=None, help=f"passes over the training images (default: {by_weights('epochs')})")
+    g.add_argument('--img-size', type=_positive(int), default=None, help='input size in pixels (default: 64; from pretrained weights on a CPU, '
+                   'the size whose best measured strategy fits --budget, e.g. 128: see choose_img_size; 224 for real photos)')
+    g.add_argument('--batch-size', type=_positive(int), default=32, help='images per step (default: 32)')
+    g.add_argument('--lr', type=_positive(float), default=None, help=f"peak learning rate (default: {by_weights('lr')})")
+    g.add_argument('--opt', choices=OPTIMIZERS, default='adamw',
+                   help='optimiser: adamw (default; decoupled weight decay), adam or sgd (L2 weight decay, as the original Paddle recipe)')
+    g.add_argument('--wd', type=float, default=None, help='weight decay on the weights (default: ' + ', '.join(
+                   f"{_num(v)}{'' if 'adamw' in names else ' as L2'} for {' and '.join(names)}" for v, names in wds.items()) + ')')
+    g.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
+    w = g.add_mutually_exclusive_group()
+    w.add_argument('--pretrained', dest='pretrained', action='store_true', default=None,
+                   help='start from ImageNet weights; fail if they cannot be found or downloaded (default: use them if cached)')
+    w.add_argument('--no-pretrained', dest='pretrained', action='store_false', help='start from random weights')
+    g.add_argument('--weights', default=None, metavar='FILE',
+                   help="start from this ResNet50 state dict (any head; e.g. from 'cat12 pretrain'); implies --pretrained")
+    g.add_argument('--strategy', choices=STRATEGIES, default='auto',
+                   help='auto (default): chosen by device, weights and time budget; features: the head on cached features; '
+                        'partial: layer4 + head on cached layer3; finetune: head warm-up, then everything with '
+                        'discriminative learning rates; full: everything, one learning rate')
+    g.add_argument('--budget', type=_positive(float), default=240, metavar='SECONDS',
+                   help='auto on a CPU with pretrained weights: the most accurate strategy that fits this time, timed on this machine; '
+                   'without --epochs, as many epochs as fill it; the run keeps to it (default: 240)')
+    g.add_argument('--resume', default=None, metavar='LAST_PTH', help="continue an interrupted run from its last.pth (same settings)")
+    g.add_argument('--workers', type=int, default=None, metavar='N',
+                   help='data-loader processes (default: 0 on a small CPU, more on a GPU machine; see loader_workers)')
+
+def _train_args(p):
+    "`train`'s arguments: WORK, --out and the training options."
+    p.add_argument('work', help="a folder written by 'cat12 prepare'"); p.add_argument('--out', required=True, help='run folder')
+    _training_options(p)
+
+def _cmd_pretrain(a, # the parsed command line
+                 ):
     "`cat12 pretrain`: train a ResNet50 on the 48-breed source task and write its weights (and JSON sidecar) to --out."
     import json
     from cat12.transfer import pretrain
@@ -134,27 +239,56 @@ def cmd_pretrain(a, # the parsed command line
           f"{side['source_acc']:.3f} on {len(side['classes'])} breeds after {side['epochs']} epochs, {side['seconds']:.0f} s")
     print(f'use it with: cat12 run DATA --weights {path}')
 
-def cmd_predict(a, # the parsed command line
-                checkpoint=None, # a model.pth written by cat12, or a .onnx export (default: CHECKPOINT)
-                test=None, # the test zip, folder or image (default: TEST)
-                out=None, # the result.csv to write (default: --out)
-               ) -> Path:
+def _pretrain_args(p):
+    "`pretrain`'s arguments."
+    p.add_argument('--out', required=True, metavar='FILE', help='the weights file to write (a JSON sidecar goes beside it)')
+    p.add_argument('--epochs', type=_positive(int), default=10, help='passes over the source images (default: 10)')
+    p.add_argument('--img-size', type=_positive(int), default=64, help='input size in pixels (default: 64)')
+    p.add_argument('--per-class', type=_positive(int), default=60, help='training images per source breed (default: 60)')
+    p.add_argument('--lr', type=_positive(float), default=2e-3, help='peak learning rate (default: 2e-3)')
+    p.add_argument('--seed', type=int, default=0, help='the same seed gives the same weights (default: 0)')
+    p.add_argument('--cache', default=None, metavar='DIR', help='where the drawn source data are kept (default: ~/.cache/cat12/source)')
+
+def _cmd_predict(a, # the parsed command line
+                 checkpoint=None, # a model.pth written by cat12, or a .onnx export (default: CHECKPOINT)
+                 test=None, # the test zip, folder or image (default: TEST)
+                 out=None, # the result.csv to write (default: --out)
+                 on_error: int | None = None, # the label of unreadable test images (default: --on-error; if neither: stop)
+                ) -> Path:
     "`cat12 predict`: predict the test images with a checkpoint and write result.csv; returns its path."
     from cat12.predict import OnnxModel, load_model, predict, write_submission
-    ckpt = Path(checkpoint or a.checkpoint)
+    ckpt, on_error = Path(checkpoint or a.checkpoint), a.on_error if on_error is None else on_error
     if ckpt.suffix == '.onnx': model = OnnxModel(ckpt)    # an exported model: ONNX Runtime; torch is never imported
     else:
         from cat12.hardware import default_device
         model = load_model(ckpt, device=default_device())
-    preds = predict(model, test or a.test, tta=a.tta, batch_size=a.batch_size,
-                    on_error='raise' if a.on_error is None else a.on_error)
-    for msg in preds.attrs.get('errors', {}).values(): print(f'unreadable, wrote label {a.on_error}: {msg}')
+    preds = predict(model, test or a.test, tta=a.tta, batch_size=a.batch_size, on_error='raise' if on_error is None else on_error)
+    for msg in preds.attrs.get('errors', {}).values(): print(f'unreadable, wrote label {on_error}: {msg}')
     path = write_submission(preds, out or a.out)
     print(f'wrote {len(preds)} predictions to {path}')
     return path
 
-def cmd_export(a, # the parsed command line
-              ):
+def _prediction_options(p):
+    "The prediction options, shared by `predict` and `run`."
+    g = p.add_argument_group('prediction')
+    t = g.add_mutually_exclusive_group()
+    t.add_argument('--tta', dest='tta', action='store_const', const='flip', default=False,
+                   help='test-time augmentation: average with the mirror image (2x the time)')
+    t.add_argument('--tta-crops', dest='tta', action='store_const', const='crops',
+                   help='test-time augmentation: 5 crops and their mirrors (10x the time)')
+    g.add_argument('--on-error', type=int, default=None, metavar='LABEL',
+                   help='write LABEL for unreadable test images (reported) instead of stopping')
+    if not any(x.dest == 'batch_size' for x in p._actions):
+        g.add_argument('--batch-size', type=_positive(int), default=16, help='images per forward pass (default: 16)')
+
+def _predict_args(p):
+    "`predict`'s arguments: CHECKPOINT, TEST, --out and the prediction options."
+    p.add_argument('checkpoint', help="a model.pth written by cat12, or a .onnx from 'cat12 export'"); p.add_argument('test', help='test zip, folder or image')
+    p.add_argument('--out', default='result.csv', help='where to write (default: ./result.csv)')
+    _prediction_options(p)
+
+def _cmd_export(a, # the parsed command line
+               ):
     "`cat12 export`: write a checkpoint as an ONNX model, optionally quantized to INT8 (and say how well it agrees)."
     from cat12.deploy import AGREEMENT_WARN, export_onnx
     r = export_onnx(a.checkpoint, a.out, int8=a.int8, calib=a.calib, work=a.work)
@@ -167,8 +301,15 @@ def cmd_export(a, # the parsed command line
                   "ship the fp32 export, or calibrate on more images (--calib)")
     print(f"use it with: cat12 predict {r['path']} TEST")
 
-def cmd_check(a, # the parsed command line
-             ):
+def _export_args(p):
+    "`export`'s arguments."
+    p.add_argument('checkpoint', help='a model.pth written by cat12'); p.add_argument('--out', required=True, help='the .onnx file to write')
+    p.add_argument('--int8', action='store_true', help='static INT8 quantization (ONNX Runtime), calibrated on training images')
+    p.add_argument('--calib', type=_positive(int), default=200, help='training images to calibrate on (default: 200)')
+    p.add_argument('--work', default=None, help="the prepared work folder with those images (default: CHECKPOINT's folder/work)")
+
+def _cmd_check(a, # the parsed command line
+              ):
     "`cat12 check`: check a result.csv against the test images; a Cat12Error listing the faults if there are any."
     from cat12.predict import check_submission
     faults = check_submission(a.result, a.test)
@@ -176,22 +317,26 @@ def cmd_check(a, # the parsed command line
     if faults: raise Cat12Error(f"{a.result}: {len(faults)} faults (listed above)")
     print(f'{a.result}: OK')
 
-def _test_fallback(a, prep):
-    "Before training: name the unreadable test images, and choose the label result.csv gives them (or refuse, with --strict)."
+def _check_args(p):
+    "`check`'s arguments."
+    p.add_argument('result'); p.add_argument('test', help='test zip or folder')
+
+def _test_fallback(a, prep) -> int | None:
+    "Before training: name the unreadable test images and return the label result.csv gives them (--on-error, else the most frequent training class; --strict refuses)."
     m = prep.manifest
     bad = m[(m.split == 'test') & (m.status != 'ok')]
-    if bad.empty: return
+    if bad.empty: return a.on_error
     names = ', '.join(bad.name[:5]) + (' ...' if len(bad) > 5 else '')
     if a.strict: raise Cat12Error(f"{len(bad)} test images cannot be read ({names}); --strict stops before training")
-    given = a.on_error is not None
-    if not given:   # the most frequent training class: the best guess for an image nobody can see
-        a.on_error = int(m[m.split.isin(['train', 'val']) & (m.status == 'ok')].label.value_counts().idxmax())
-    print(f'{len(bad)} test image(s) cannot be read: result.csv gives them label {a.on_error} '
+    given = a.on_error is not None   # if not: the most frequent training class, the best guess for an image nobody can see
+    label = a.on_error if given else int(m[m.split.isin(['train', 'val']) & (m.status == 'ok')].label.value_counts().idxmax())
+    print(f'{len(bad)} test image(s) cannot be read: result.csv gives them label {label} '
           f"({'--on-error' if given else 'the most frequent training class'}); --strict would stop here instead")
     for r in bad.itertuples(): print(f'  {r.name}: {r.reason}')
+    return label
 
-def cmd_run(a, # the parsed command line
-           ):
+def _cmd_run(a, # the parsed command line
+            ):
     "`cat12 run`: every step, from DATA (default: the generated sample) to --out/result.csv, model.pth and report.html."
     from cat12.predict import check_submission, score
     from cat12.data import load_prepared
@@ -206,27 +351,38 @@ def cmd_run(a, # the parsed command line
     if not data.is_dir(): raise Cat12Error(f"{data}: no such folder (give the folder with cat_12_train.zip)")
     if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
         raise Cat12Error(f"--out {out} lies inside the data folder {data}; cat12 never writes into DATA")
-    a.data = str(data)
-    if a.img_size is None:
-        a.img_size, why = _default_size(a, data)
-        if is_main(): print(f'input size {a.img_size} px: {why}')
-    prep = run_on_main(cmd_prepare, a, out=out/'work', local=local) or load_prepared(out/'work')
+    img_size = a.img_size
+    if img_size is None:
+        img_size, why = _default_size(a, data)
+        if is_main(): print(f'input size {img_size} px: {why}')
+    prep = (run_on_main(_cmd_prepare, a, out=out/'work', data=str(data), img_size=img_size, local=local)
+            or load_prepared(out/'work'))
     if prep.test is None: raise Cat12Error(f"{data}: no test images (cat_12_test.zip or cat_12_test/)")
-    _test_fallback(a, prep)
+    on_error = _test_fallback(a, prep)
     times = {'prepare': time.time() - t0}
-    a.out = str(out); ckpt = cmd_train(a, prep, report=False)
+    ckpt = _cmd_train(a, prep, report=False, img_size=img_size)
     times['train'] = time.time() - t0 - times['prepare']
     if not is_main(): return
-    t = time.time(); result = cmd_predict(a, ckpt, prep.test, out/'result.csv'); times['predict'] = time.time() - t
+    t = time.time(); result = _cmd_predict(a, ckpt, prep.test, out/'result.csv', on_error=on_error); times['predict'] = time.time() - t
     faults = check_submission(result, prep.test)
     if faults: raise Cat12Error(f"{result}: " + '; '.join(faults[:5]))
     key = data/'test_labels.csv'
     if key.is_file(): print(f'test accuracy: {score(result, key):.4f} ({key.name})')
     print(f'done in {time.time() - t0:.0f} s: {result}')
-    _report(a, prep, times, key if key.is_file() else None)
+    _report(a, prep, times, key if key.is_file() else None, out=str(out), data=str(data), img_size=img_size, on_error=on_error)
 
-def cmd_audit(a, # the parsed command line
-             ):
+def _run_args(p):
+    "`run`'s arguments: DATA, --out, --valid-pct, --labels, --strict, and the training and prediction options."
+    p.add_argument('data', nargs='?', default=None, help='folder with cat_12_train.zip, train_list.txt, cat_12_test.zip (default: the generated sample)')
+    p.add_argument('--out', default='cat12-run', help='run folder (default: ./cat12-run)')
+    p.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
+    _labels_option(p)
+    p.add_argument('--strict', action='store_true',
+                   help='stop before training if a test image cannot be read (default: give it the most frequent training class)')
+    _training_options(p); _prediction_options(p)
+
+def _cmd_audit(a, # the parsed command line
+              ):
     "`cat12 audit`: rank the labels to doubt, find test images near training ones; optionally write a clean label file."
     from cat12.data import find_data
     from cat12.audit import audit, write_clean
@@ -234,7 +390,7 @@ def cmd_audit(a, # the parsed command line
     if a.write_clean and Path(a.write_clean).resolve() == labels.resolve():
         raise Cat12Error(f"--write-clean {a.write_clean}: is the label file itself; the audit writes a new file and never changes it")
     if a.folds < 2: raise Cat12Error(f'--folds {a.folds}: at least 2 are needed (each image is judged by a head trained on the others)')
-    prep = cmd_prepare(a, out=out/'work')
+    prep = _cmd_prepare(a, out=out/'work')
     res = audit(prep, weights=a.weights, folds=a.folds, img_size=a.img_size, seed=a.seed, out=out)
     i, sus = res.info, res.suspects
     print(f"audited {i['images']} labelled images in {i['seconds']:.0f} s ({i['folds']} folds, out-of-fold accuracy "
@@ -247,161 +403,59 @@ def cmd_audit(a, # the parsed command line
               f'train on it with --labels {path}')
     print(f'wrote {out}/suspects.csv, near_duplicates.csv, suspects.png and audit.json')
 
+def _audit_args(p):
+    "`audit`'s arguments."
+    p.add_argument('data', help='the dataset folder (only read)'); p.add_argument('--out', required=True, help='folder for the results and the work folder')
+    p.add_argument('--weights', default=None, metavar='FILE', help="a ResNet50 state dict, e.g. from 'cat12 pretrain' (default: ImageNet's, if cached)")
+    p.add_argument('--folds', type=_positive(int), default=5, help='k: each image is judged by a head trained on the other k-1 folds (default: 5)')
+    p.add_argument('--img-size', type=_positive(int), default=64, help='input size in pixels (default: 64)')
+    p.add_argument('--valid-pct', type=_fraction, default=0.1, help=argparse.SUPPRESS)
+    p.add_argument('--seed', type=int, default=0)
+    _labels_option(p)
+    p.add_argument('--write-clean', default=None, metavar='FILE', help='also write a new label file without the suspects scoring at most --threshold')
+    p.add_argument('--threshold', type=float, default=0.05, help='--write-clean leaves out suspects with a score at most this '
+                   '(default: 0.05; in bench/audit.py the most doubtful 3.7 %%, 44 %% of them wrong)')
+
+
 # %% ../nbs/18_cli.ipynb #92fd51a3
-def _positive(kind):
-    "An argparse type: a number of `kind` greater than 0 (a bad value is a one-line error, exit 2)."
-    def parse(text):
-        try: v = kind(text)
-        except ValueError: raise argparse.ArgumentTypeError(f'invalid {kind.__name__} value: {text!r}') from None
-        if v <= 0: raise argparse.ArgumentTypeError(f'must be greater than 0, got {text}')
-        return v
-    return parse
-
-def _fraction(text):
-    "An argparse type: a float in [0, 1)."
-    try: v = float(text)
-    except ValueError: raise argparse.ArgumentTypeError(f'invalid float value: {text!r}') from None
-    if not 0 <= v < 1: raise argparse.ArgumentTypeError(f'must be at least 0 and below 1, got {text}')
-    return v
-
-def _train_args(p):
-    "The training options, shared by `train` and `run`."
-    g = p.add_argument_group('training')
-    g.add_argument('--epochs', type=_positive(int), default=None, help='passes over the training images (default: 4 from random weights, 5 from pretrained ones)')
-    g.add_argument('--img-size', type=_positive(int), default=None, help='input size in pixels (default: 64; from pretrained weights on a CPU, '
-                   'the size whose best measured strategy fits --budget, e.g. 128: see choose_img_size; 224 for real photos)')
-    g.add_argument('--batch-size', type=_positive(int), default=32, help='images per step (default: 32)')
-    g.add_argument('--lr', type=_positive(float), default=None,
-                   help='peak learning rate (default: 2e-3 from random weights, 1e-3 from pretrained ones)')
-    g.add_argument('--opt', choices=['adamw', 'adam', 'sgd'], default='adamw',
-                   help='optimiser: adamw (default; decoupled weight decay), adam or sgd (L2 weight decay, as the original Paddle recipe)')
-    g.add_argument('--wd', type=float, default=None, help='weight decay on the weights (default: 0.05 for adamw, 1e-4 as L2 for adam and sgd)')
-    g.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    w = g.add_mutually_exclusive_group()
-    w.add_argument('--pretrained', dest='pretrained', action='store_true', default=None,
-                   help='start from ImageNet weights; fail if they cannot be found or downloaded (default: use them if cached)')
-    w.add_argument('--no-pretrained', dest='pretrained', action='store_false', help='start from random weights')
-    g.add_argument('--weights', default=None, metavar='FILE',
-                   help="start from this ResNet50 state dict (any head; e.g. from 'cat12 pretrain'); implies --pretrained")
-    g.add_argument('--strategy', choices=['auto', 'features', 'partial', 'finetune', 'full'], default='auto',
-                   help='auto (default): chosen by device, weights and time budget; features: the head on cached features; '
-                        'partial: layer4 + head on cached layer3; finetune: head warm-up, then everything with '
-                        'discriminative learning rates; full: everything, one learning rate')
-    g.add_argument('--budget', type=_positive(float), default=240, metavar='SECONDS',
-                   help='auto on a CPU with pretrained weights: the most accurate strategy that fits this time, timed on this machine; '
-                   'without --epochs, as many epochs as fill it; the run keeps to it (default: 240)')
-    g.add_argument('--resume', default=None, metavar='LAST_PTH', help="continue an interrupted run from its last.pth (same settings)")
-    g.add_argument('--workers', type=int, default=None, metavar='N',
-                   help='data-loader processes (default: 0 on a small CPU, more on a GPU machine; see loader_workers)')
-
-def _predict_args(p):
-    "The prediction options, shared by `predict` and `run`."
-    g = p.add_argument_group('prediction')
-    t = g.add_mutually_exclusive_group()
-    t.add_argument('--tta', dest='tta', action='store_const', const='flip', default=False,
-                   help='test-time augmentation: average with the mirror image (2x the time)')
-    t.add_argument('--tta-crops', dest='tta', action='store_const', const='crops',
-                   help='test-time augmentation: 5 crops and their mirrors (10x the time)')
-    g.add_argument('--on-error', type=int, default=None, metavar='LABEL',
-                   help='write LABEL for unreadable test images (reported) instead of stopping')
-    if not any(x.dest == 'batch_size' for x in p._actions):
-        g.add_argument('--batch-size', type=_positive(int), default=16, help='images per forward pass (default: 16)')
-
-def _labels_arg(p):
-    "--labels, shared by `prepare`, `run` and `audit`."
-    p.add_argument('--labels', default=None, metavar='FILE', help='a label file to use instead of DATA/train_list.txt (e.g. from audit --write-clean)')
-
-def _sub(sub, name: str, help: str, example: str, fn):
-    "Add a subcommand with a description, an example epilog and its function."
-    s = sub.add_parser(name, help=help, description=help, epilog='example:\n' + example,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.set_defaults(fn=fn)
-    return s
-
-def parser() -> argparse.ArgumentParser:
-    "The `cat12` argument parser."
+def parser(only: str | None = None, # build the options of this command alone (`main` does: the others' may import torch)
+          ) -> argparse.ArgumentParser:
+    "The `cat12` argument parser: a subcommand per step, each with its handler, description, example and options."
     p = argparse.ArgumentParser(prog='cat12', description='Cat-12: from the zips to a trained ResNet50 and result.csv.',
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog='example:\n  cat12 run            # trains on a generated sample, writes cat12-run/result.csv\n'
                                        '  cat12 COMMAND --help # options and an example for each command')
     sub = p.add_subparsers(dest='cmd', required=True, metavar='COMMAND')
-    s = _sub(sub, 'sample', 'write the generated Cat-12 look-alike dataset (4 files)',
-             '  cat12 sample data --preset small   # 96 train + 24 test images, in seconds', cmd_sample)
-    s.add_argument('dest', help='folder to write into')
-    s.add_argument('--preset', choices=['full', 'small'], default='full', help='full: 2160 + 240 images (default); small: 96 + 24')
-    s.add_argument('--seed', type=int, default=0)
-    s.add_argument('--label-noise', type=_fraction, default=0.0, metavar='SHARE',
-                   help='give this share of the training images a wrong label, listed in flipped_labels.csv (default: 0)')
-    s = _sub(sub, 'inspect', 'report on a dataset folder: labels, archive safety, image modes, duplicates; writes nothing',
-             '  cat12 inspect data\n  cat12 inspect data --quick   # headers only, no full decode', cmd_inspect)
-    s.add_argument('data', help='folder with cat_12_train.zip (or cat_12_train/), train_list.txt, cat_12_test.zip')
-    s.add_argument('--quick', action='store_true', help='read image headers only (does not find truncated files)')
-    s = _sub(sub, 'pets', 'download Oxford-IIIT Pet and write its 12 cat breeds in the Cat-12 layout (real photos)',
-             '  cat12 pets pets-data && cat12 run pets-data --pretrained --img-size 224', cmd_pets)
-    s.add_argument('dest', help='folder to write the zips, train_list.txt and test_labels.csv into')
-    s.add_argument('--root', default=None, help='where torchvision keeps the download (default: ~/.cache/cat12)')
-    s.add_argument('--no-download', action='store_true', help='use an existing download only')
-    s.add_argument('--test-frac', type=_fraction, default=0.1, help='share of the photos held out as the test set (default: 0.1)')
-    s.add_argument('--seed', type=int, default=0)
-    s = _sub(sub, 'prepare', 'extract, check and decode the data into a work folder (DATA is only read)',
-             '  cat12 prepare data --out work --img-size 64', cmd_prepare)
-    s.add_argument('data', help='the dataset folder'); s.add_argument('--out', required=True, help='the work folder to write')
-    s.add_argument('--img-size', type=_positive(int), default=64, help='input size the cache is made for (default: 64)')
-    s.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
-    s.add_argument('--seed', type=int, default=0)
-    _labels_arg(s)
-    s = _sub(sub, 'pretrain', 'train a ResNet50 on a source task of 48 other drawn breeds: a pretrained starting point, offline',
-             '  cat12 pretrain --out source.pth && cat12 run --weights source.pth', cmd_pretrain)
-    s.add_argument('--out', required=True, metavar='FILE', help='the weights file to write (a JSON sidecar goes beside it)')
-    s.add_argument('--epochs', type=_positive(int), default=10, help='passes over the source images (default: 10)')
-    s.add_argument('--img-size', type=_positive(int), default=64, help='input size in pixels (default: 64)')
-    s.add_argument('--per-class', type=_positive(int), default=60, help='training images per source breed (default: 60)')
-    s.add_argument('--lr', type=_positive(float), default=2e-3, help='peak learning rate (default: 2e-3)')
-    s.add_argument('--seed', type=int, default=0, help='the same seed gives the same weights (default: 0)')
-    s.add_argument('--cache', default=None, metavar='DIR', help='where the drawn source data are kept (default: ~/.cache/cat12/source)')
-    s = _sub(sub, 'train', 'train a ResNet50 on a prepared work folder',
-             '  cat12 train work --out run1 --epochs 10 --img-size 64', cmd_train)
-    s.add_argument('work', help="a folder written by 'cat12 prepare'"); s.add_argument('--out', required=True, help='run folder')
-    _train_args(s)
-    s = _sub(sub, 'predict', 'predict a test zip, folder or image and write result.csv',
-             '  cat12 predict run1/model.pth data/cat_12_test.zip --out result.csv --tta', cmd_predict)
-    s.add_argument('checkpoint', help="a model.pth written by cat12, or a .onnx from 'cat12 export'"); s.add_argument('test', help='test zip, folder or image')
-    s.add_argument('--out', default='result.csv', help='where to write (default: ./result.csv)')
-    _predict_args(s)
-    s = _sub(sub, 'export', 'write a checkpoint as an ONNX model (normalisation inside), optionally quantized to INT8',
-             '  cat12 export run1/model.pth --out model.onnx --int8   # needs: pip install -e .[deploy]', cmd_export)
-    s.add_argument('checkpoint', help='a model.pth written by cat12'); s.add_argument('--out', required=True, help='the .onnx file to write')
-    s.add_argument('--int8', action='store_true', help='static INT8 quantization (ONNX Runtime), calibrated on training images')
-    s.add_argument('--calib', type=_positive(int), default=200, help='training images to calibrate on (default: 200)')
-    s.add_argument('--work', default=None, help="the prepared work folder with those images (default: CHECKPOINT's folder/work)")
-    s = _sub(sub, 'check', 'check a result.csv against the test images (format, names, labels, count)',
-             '  cat12 check result.csv data/cat_12_test.zip', cmd_check)
-    s.add_argument('result'); s.add_argument('test', help='test zip or folder')
-    s = _sub(sub, 'audit', 'rank the training labels to doubt (out-of-fold predictions, confident learning) and find test '
-             'images near a training image; never changes the label file',
-             '  cat12 audit data --out audit --weights source.pth\n'
-             '  cat12 audit data --out audit --weights source.pth --write-clean clean.txt && cat12 run data --labels clean.txt',
-             cmd_audit)
-    s.add_argument('data', help='the dataset folder (only read)'); s.add_argument('--out', required=True, help='folder for the results and the work folder')
-    s.add_argument('--weights', default=None, metavar='FILE', help="a ResNet50 state dict, e.g. from 'cat12 pretrain' (default: ImageNet's, if cached)")
-    s.add_argument('--folds', type=_positive(int), default=5, help='k: each image is judged by a head trained on the other k-1 folds (default: 5)')
-    s.add_argument('--img-size', type=_positive(int), default=64, help='input size in pixels (default: 64)')
-    s.add_argument('--valid-pct', type=_fraction, default=0.1, help=argparse.SUPPRESS)
-    s.add_argument('--seed', type=int, default=0)
-    _labels_arg(s)
-    s.add_argument('--write-clean', default=None, metavar='FILE', help='also write a new label file without the suspects scoring at most --threshold')
-    s.add_argument('--threshold', type=float, default=0.05, help='--write-clean leaves out suspects with a score at most this '
-                   '(default: 0.05; in bench/audit.py the most doubtful 3.7 %%, 44 %% of them wrong)')
-    s = _sub(sub, 'run', 'do every step: prepare, train, predict, check; writes result.csv, model.pth, history.csv',
-             '  cat12 run                        # the generated sample, ./cat12-run\n'
-             '  cat12 run ~/cat12-data --out run1 --epochs 10 --img-size 224 --pretrained --tta', cmd_run)
-    s.add_argument('data', nargs='?', default=None, help='folder with cat_12_train.zip, train_list.txt, cat_12_test.zip (default: the generated sample)')
-    s.add_argument('--out', default='cat12-run', help='run folder (default: ./cat12-run)')
-    s.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
-    _labels_arg(s)
-    s.add_argument('--strict', action='store_true',
-                   help='stop before training if a test image cannot be read (default: give it the most frequent training class)')
-    _train_args(s); _predict_args(s)
+    for name, fn, args, help, example in [
+        ('sample', _cmd_sample, _sample_args, 'write the generated Cat-12 look-alike dataset (4 files)',
+         '  cat12 sample data --preset small   # 96 train + 24 test images, in seconds'),
+        ('inspect', _cmd_inspect, _inspect_args, 'report on a dataset folder: labels, archive safety, image modes, duplicates; writes nothing',
+         '  cat12 inspect data\n  cat12 inspect data --quick   # headers only, no full decode'),
+        ('pets', _cmd_pets, _pets_args, 'download Oxford-IIIT Pet and write its 12 cat breeds in the Cat-12 layout (real photos)',
+         '  cat12 pets pets-data && cat12 run pets-data --pretrained --img-size 224'),
+        ('prepare', _cmd_prepare, _prepare_args, 'extract, check and decode the data into a work folder (DATA is only read)',
+         '  cat12 prepare data --out work --img-size 64'),
+        ('pretrain', _cmd_pretrain, _pretrain_args, 'train a ResNet50 on a source task of 48 other drawn breeds: a pretrained starting point, offline',
+         '  cat12 pretrain --out source.pth && cat12 run --weights source.pth'),
+        ('train', _cmd_train, _train_args, 'train a ResNet50 on a prepared work folder',
+         '  cat12 train work --out run1 --epochs 10 --img-size 64'),
+        ('predict', _cmd_predict, _predict_args, 'predict a test zip, folder or image and write result.csv',
+         '  cat12 predict run1/model.pth data/cat_12_test.zip --out result.csv --tta'),
+        ('export', _cmd_export, _export_args, 'write a checkpoint as an ONNX model (normalisation inside), optionally quantized to INT8',
+         '  cat12 export run1/model.pth --out model.onnx --int8   # needs: pip install -e .[deploy]'),
+        ('check', _cmd_check, _check_args, 'check a result.csv against the test images (format, names, labels, count)',
+         '  cat12 check result.csv data/cat_12_test.zip'),
+        ('audit', _cmd_audit, _audit_args, 'rank the training labels to doubt (out-of-fold predictions, confident learning) and find test '
+         'images near a training image; never changes the label file',
+         '  cat12 audit data --out audit --weights source.pth\n'
+         '  cat12 audit data --out audit --weights source.pth --write-clean clean.txt && cat12 run data --labels clean.txt'),
+        ('run', _cmd_run, _run_args, 'do every step: prepare, train, predict, check; writes result.csv, model.pth, history.csv',
+         '  cat12 run                        # the generated sample, ./cat12-run\n'
+         '  cat12 run ~/cat12-data --out run1 --epochs 10 --img-size 224 --pretrained --tta')]:
+        s = sub.add_parser(name, help=help, description=help, epilog='example:\n' + example,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        s.set_defaults(fn=fn)
+        if only in (None, name): args(s)
     return p
 
 def _interrupted(a, argv: list) -> str:
@@ -422,7 +476,8 @@ def _interrupted(a, argv: list) -> str:
 def main(argv=None, # the arguments after `cat12` (default: `sys.argv[1:]`)
         ) -> int:
     "Entry point of the `cat12` command: 0 on success, 2 for a user error, 1 for any other failure."
-    a = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(map(str, argv))
+    a = parser(argv[0] if argv else '').parse_args(argv)   # only the chosen command's options: `predict model.onnx` needs no torch
     created = False
     try:
         if a.cmd in ('run', 'train', 'pretrain') or (a.cmd == 'predict' and Path(a.checkpoint).suffix != '.onnx'):   # torch runs
@@ -431,9 +486,10 @@ def main(argv=None, # the arguments after `cat12` (default: `sys.argv[1:]`)
             if a.cmd in ('run', 'train'): created = init_distributed()   # under torchrun: join the process group
         a.fn(a)
     except Cat12Error as e:
+        if os.environ.get('CAT12_DEBUG'): traceback.print_exc()   # with the cause, where one is kept (`raise ... from e`)
         print(f'cat12: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:
-        print(_interrupted(a, sys.argv[1:] if argv is None else list(map(str, argv))), file=sys.stderr); return 130
+        print(_interrupted(a, argv), file=sys.stderr); return 130
     except Exception as e:
         if os.environ.get('CAT12_DEBUG'): traceback.print_exc()
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ''
@@ -443,3 +499,4 @@ def main(argv=None, # the arguments after `cat12` (default: `sys.argv[1:]`)
             import torch.distributed as dist
             dist.destroy_process_group()
     return 0
+

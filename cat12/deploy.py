@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .images import Cat12Error
-from .data import atomic_path, eval_crop, load_prepared
+from .core import Cat12Error, atomic_path
+from .data import load_prepared
+from .loaders import eval_crop
 from .predict import DEPLOY_HINT, OnnxModel, expected_input, load_model   # OnnxModel: no torch needed, defined below
 
 # %% auto #0
@@ -59,7 +60,7 @@ def export_onnx(checkpoint, # a model.pth written by cat12
                ) -> dict:
     "Write `checkpoint` as an ONNX model with its normalisation and metadata inside; returns what was measured."
     try: import onnx, onnxruntime, onnxscript  # noqa: F401
-    except ImportError: raise Cat12Error(f"cat12 export needs onnx, onnxruntime and onnxscript: {DEPLOY_HINT}") from None
+    except ImportError as e: raise Cat12Error(f"cat12 export needs onnx, onnxruntime and onnxscript: {DEPLOY_HINT}") from e
     t0, out = time.time(), Path(out)
     if out.suffix != '.onnx': raise Cat12Error(f"{out}: give the output file a .onnx suffix")
     model = load_model(checkpoint); m = model.meta; size, mean, std = expected_input(m, checkpoint)

@@ -14,8 +14,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from .images import Cat12Error
-from .data import SeededSampler
+from .core import Cat12Error
+from .loaders import SeededSampler
 
 # %% auto #0
 __all__ = ['default_device', 'bf16_speedup', 'gpu_amp_dtype', 'autocast_dtype', 'to_device', 'tune_malloc', 'cpu_count',

@@ -12,13 +12,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps, ImageCms, UnidentifiedImageError
 
-# %% auto #0
-__all__ = ['BACKGROUND', 'MAX_PIXELS', 'BAD_IMAGE_ERRORS', 'Source', 'Cat12Error', 'image_info', 'to_rgb', 'load_rgb',
-           'mode_examples', 'verify_images', 'mode_census']
+from .core import Cat12Error
 
-# %% ../nbs/11_images.ipynb #5e7f49c2
-class Cat12Error(Exception):
-    "A problem with the user's input (a file, a label, an argument); the message names the file and the fix."
+# %% auto #0
+__all__ = ['BACKGROUND', 'MAX_PIXELS', 'BAD_IMAGE_ERRORS', 'Source', 'image_info', 'to_rgb', 'load_rgb', 'mode_examples',
+           'verify_images', 'mode_census']
 
 # %% ../nbs/11_images.ipynb #14d69243
 BACKGROUND = (255, 255, 255)  # alpha is composited onto white: one documented choice for every image
@@ -131,7 +129,7 @@ def load_rgb(src: Source, # a path, bytes or a file object
             return to_rgb(im)
     except Cat12Error: raise
     except BAD_IMAGE_ERRORS as e:
-        raise Cat12Error(f"{name}: cannot decode image ({type(e).__name__}: {e})") from None
+        raise Cat12Error(f"{name}: cannot decode image ({type(e).__name__}: {e})") from e
 
 # %% ../nbs/11_images.ipynb #67dbee20
 def mode_examples(size: int = 64,  # side of each square image, in pixels

@@ -4,9 +4,9 @@
 
 # %% ../nbs/15_learner.ipynb #40efbf5f
 from __future__ import annotations
-import copy, math, platform, random, time, warnings
-from dataclasses import dataclass, replace
-from pathlib import Path
+import copy, inspect, math, time
+from contextlib import contextmanager
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
@@ -16,430 +16,69 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .images import Cat12Error
-from .data import atomic_path, atomic_write, progress_bar
-from .model import param_groups
-from .hardware import (all_finite, all_sum, autocast_dtype, default_device, dist_info, distributed_loaders,
-                       init_distributed, is_distributed, is_main, run_on_main, share_from_main, to_device)
-from .strategies import STRATEGIES, choose_strategy, fit_cached
+from .core import Cat12Error, progress_bar
+from .hardware import (autocast_dtype, default_device, dist_info, distributed_loaders, init_distributed, is_distributed,
+                       is_main, share_from_main, to_device)
+from .loop import (DEFAULTS, HISTORY_COLUMNS, OPTIMIZERS, RESUME_STATE, WEIGHT_DECAY, TrainConfig, TrainState, evaluate,
+                   load_checkpoint, lr_curve, make_optimizer, make_scheduler, save_checkpoint, set_seed, train_loop,
+                   versions)   # the loop, defined in this notebook; `from cat12.learner import train_loop` keeps working
+from .strategies import STRATEGIES, Plan, choose_strategy, fit_cached
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'WEIGHT_DECAY', 'HISTORY_COLUMNS', 'RESUME_STATE', 'DEFAULTS', 'set_seed', 'rng_state', 'set_rng_state',
-           'versions', 'save_checkpoint', 'load_checkpoint', 'make_scheduler', 'lr_curve', 'make_optimizer',
-           'TrainConfig', 'evaluate', 'progress_iter', 'TrainState', 'train_epoch', 'replan_epochs', 'train_loop',
-           'save_epoch', 'fit', 'fine_tune', 'run_meta', 'lr_find', 'plot_lr_find']
-
-# %% ../nbs/15_learner.ipynb #959a6791
-def set_seed(seed: int, # the one number a run follows
-            ):
-    "Seed Python, NumPy and PyTorch."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-
-def rng_state() -> dict:
-    "The states of Python's, NumPy's and PyTorch's generators, as tensors and plain types."
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, state, gauss_next = random.getstate()
-    return dict(torch=torch.get_rng_state(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                numpy=dict(name=name, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
-                           has_gauss=int(has_gauss), gauss=float(gauss)),
-                python=dict(version=version, state=list(state), gauss_next=gauss_next))
-
-def set_rng_state(s: dict, # from `rng_state()`, e.g. a checkpoint's 'rng'
-                 ):
-    "Restore the generators from `rng_state()`."
-    torch.set_rng_state(s['torch'])
-    if s['cuda'] and torch.cuda.is_available():   # saved on more GPUs than this machine has: restore the ones it has
-        for i, st in enumerate(s['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)
-    n = s['numpy']
-    np.random.set_state((n['name'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
-    p = s['python']; random.setstate((p['version'], tuple(p['state']), p['gauss_next']))
-
-# %% ../nbs/15_learner.ipynb #7dd16bec
-def versions() -> dict:
-    "Library versions, stored in checkpoints."
-    import torchvision
-    from cat12 import __version__
-    return dict(cat12=str(__version__), torch=str(torch.__version__), torchvision=str(torchvision.__version__),
-                numpy=str(np.__version__), python=platform.python_version())
-
-def save_checkpoint(path, # where to write (atomically)
-                    model: nn.Module, # whose weights (a DDP wrapper is looked through)
-                    meta: dict | None = None, # plain data to store beside the weights
-                    **state, # more plain data: optimiser state, epoch, ...
-                   ) -> Path:
-    "Write the model's weights, `meta` and `state` to `path` atomically, in a `weights_only`-loadable form."
-    model = getattr(model, 'module', model)  # unwrap DDP
-    ckpt = dict(format='cat12', format_version=1, versions=versions(), **(meta or {}), **state,
-                model={k: v.detach().cpu() for k, v in model.state_dict().items()})
-    with atomic_path(path) as tmp: torch.save(ckpt, tmp)
-    return Path(path)
-
-def load_checkpoint(path, # a model.pth or last.pth
-                   ) -> dict:
-    "Read a cat12 checkpoint safely (`weights_only=True`)."
-    path = Path(path)
-    if not path.is_file(): raise Cat12Error(f"{path}: checkpoint not found")
-    try: ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise Cat12Error(f"{path}: not a loadable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
-    if not isinstance(ck, dict) or ck.get('format') != 'cat12': raise Cat12Error(f"{path}: not a cat12 checkpoint")
-    return ck
-
-# %% ../nbs/15_learner.ipynb #ee985a44
-def make_scheduler(optim: torch.optim.Optimizer, # its groups may carry an `lr_scale`
-                   lr: float, # the peak learning rate
-                   total_steps: int, # optimiser steps in the whole run
-                   kind: str = 'onecycle', # 'onecycle' or 'cosine' (linear warm-up, then cosine)
-                   warmup: float = 0.25, # share of the steps spent warming up
-                  ) -> torch.optim.lr_scheduler.LRScheduler:
-    "A per-step learning-rate schedule that warms up to `lr` (times each group's `lr_scale`) and then anneals."
-    total_steps = max(1, total_steps)
-    peaks = [lr * g.get('lr_scale', 1.0) for g in optim.param_groups]
-    if kind == 'onecycle':   # OneCycleLR needs at least one step in each phase: stretch very short runs a little
-        total_steps = max(4, total_steps); warmup = min(0.5, max(warmup, 1.01 / total_steps))
-        return torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=peaks, total_steps=total_steps, pct_start=warmup)
-    if kind == 'cosine':
-        w = max(1, round(warmup * total_steps))
-        for g, peak in zip(optim.param_groups, peaks): g['lr'] = peak
-        def factor(step): return (step + 1) / w if step < w else 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total_steps - w)))
-        return torch.optim.lr_scheduler.LambdaLR(optim, factor)
-    raise Cat12Error(f"sched={kind!r}: use 'onecycle' or 'cosine'")
-
-def lr_curve(kind: str, # 'onecycle' or 'cosine'
-             lr: float = 1e-3, # the peak
-             steps: int = 100, # steps in the run
-             warmup: float = 0.25, # share of the steps spent warming up
-            ) -> list[float]:
-    "The learning rate at every step of a schedule (for plots and tests)."
-    opt = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=lr)
-    sched, lrs = make_scheduler(opt, lr, steps, kind, warmup), []
-    for _ in range(steps): lrs.append(opt.param_groups[0]['lr']); opt.step(); sched.step()
-    return lrs
-
-# %% ../nbs/15_learner.ipynb #c4e0ad60
-OPTIMIZERS = ('adamw', 'adam', 'sgd')
-WEIGHT_DECAY = dict(adamw=0.05, adam=1e-4, sgd=1e-4)   # the default `wd` of each: decoupled decay, then L2 (PaddleClas's 1e-4)
-
-def make_optimizer(module: nn.Module, # what is trained (a DDP wrapper is looked through)
-                   opt: str = 'adamw', # 'adamw': decoupled decay; 'adam', 'sgd' (Nesterov momentum 0.9): L2 decay
-                   lr: float = 1e-3, # the peak learning rate; each group gets lr x its `lr_scale`
-                   wd: float | None = None, # weight decay on weights, none on BatchNorm or biases (default: `WEIGHT_DECAY[opt]`)
-                   lr_mult: float = 1.0, # > 1: discriminative rates, from lr/lr_mult (stem) to lr (head)
-                  ) -> torch.optim.Optimizer:
-    "The optimiser over `param_groups`: weight decay on the weights only, one learning rate per group."
-    if opt not in OPTIMIZERS: raise Cat12Error(f"opt={opt!r}: use one of {', '.join(OPTIMIZERS)}")
-    groups = param_groups(getattr(module, 'module', module), WEIGHT_DECAY[opt] if wd is None else wd, lr_mult)
-    for g in groups: g['lr'] = lr * g['lr_scale']
-    if opt == 'sgd': return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
-    return (torch.optim.AdamW if opt == 'adamw' else torch.optim.Adam)(groups, lr=lr, betas=(0.9, 0.99))
-
-# %% ../nbs/15_learner.ipynb #3bce60bf
-@dataclass(frozen=True)
-class TrainConfig:
-    "How `train_loop` trains. `fit` fills one in from its arguments and `DEFAULTS`; `replace(cfg, epochs=2)` changes a field."
-    epochs: int = 4                  # passes over the training data
-    lr: float = 2e-3                 # peak learning rate of the schedule
-    opt: str = 'adamw'               # 'adamw', 'adam' or 'sgd' (see `make_optimizer`)
-    wd: float | None = None          # weight decay (default: `WEIGHT_DECAY[opt]`)
-    sched: str = 'onecycle'          # 'onecycle' or 'cosine' (see `make_scheduler`)
-    warmup: float = 0.25             # share of the steps spent warming up
-    label_smoothing: float = 0.1     # share of the target spread evenly over all the classes
-    lr_mult: float = 1.0             # > 1: discriminative learning rates, from lr/lr_mult (stem) to lr (head)
-    patience: int | None = None      # stop after this many epochs without a better valid_acc
-    amp: torch.dtype | None = None   # autocast dtype (bf16, fp16), None for fp32 (`fit` asks `autocast_dtype`)
-    channels_last: bool = True       # 4-d inputs in NHWC order, faster for convolutions
-    progress: bool = True            # progress bars, epochs outside and batches inside
-    plot: bool = False               # in a notebook: redraw the history plot after every epoch
-    desc: str = 'epochs'             # label of the epoch bar
-    deadline: float | None = None    # a `time.monotonic()` to end by: after each epoch the rest is re-planned (`replan_epochs`)
-    fill: bool = False               # with a deadline: epochs may also be added, up to twice as many, when time is left
-
-HISTORY_COLUMNS = ['epoch', 'train_loss', 'valid_loss', 'valid_acc', 'seconds']
-
-def evaluate(model: nn.Module, # the model, in eval mode while it runs
-             dl, # a loader of (input, label) batches
-             device=None, # default: where the model's parameters are
-             amp: torch.dtype | None = None, # autocast dtype, None for fp32
-            ) -> tuple[float, float]:
-    "Mean cross-entropy loss and accuracy of `model` over the loader `dl` (over all processes, when distributed)."
-    device = torch.device(device) if device else next(model.parameters()).device
-    model.eval(); tot_loss, correct, n = 0.0, 0, 0
-    with torch.inference_mode():
-        for xb, yb in dl:   # batches are put together outside autocast: a CPU's bf16 autocast refuses to stack fp16 ones
-            xb, yb = to_device(xb, device), yb.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None): out = model(xb).float()
-            tot_loss += F.cross_entropy(out, yb, reduction='sum').item()
-            correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
-    tot_loss, correct, n = all_sum(tot_loss, correct, n)
-    return tot_loss / max(n, 1), correct / max(n, 1)
-
-def progress_iter(iterable, # a loader, or anything with a length
-                  total: int | None = None, # the bar's length (default: `len(iterable)`)
-                  **kwargs, # passed to `progress_bar` (desc, leave, disable)
-                 ):
-    "Iterate with a `progress_bar`; unlike `tqdm(iterable)` in a notebook, it calls `iter()` only once (a DataLoader restarts on each call)."
-    with progress_bar(total=len(iterable) if total is None else total, **kwargs) as bar:
-        for x in iterable: yield x; bar.update(1)
-
-# %% ../nbs/15_learner.ipynb #465133d4
-def _loader_generator(dl) -> torch.Generator | None:
-    "The generator that shuffles `dl`, if it has its own."
-    return getattr(dl, 'generator', None) or getattr(getattr(dl, 'sampler', None), 'generator', None)
-
-RESUME_STATE = ('optimizer', 'scheduler', 'scaler', 'rng', 'loader_rng', 'since_best')   # only last.pth needs these
-
-class TrainState:
-    "What a run carries from step to step and into last.pth: optimiser, schedule, gradient scaler, history, best accuracy."
-    def __init__(self, module: nn.Module, # what is trained
-                 train_dl, # its training loader (the schedule has len(train_dl) steps per epoch)
-                 cfg: TrainConfig, # how it is trained
-                 device: torch.device, # where
-                 strategy: str | None = None, # recorded, so that a resume with another strategy is refused
-                ):
-        self.cfg, self.gen = cfg, _loader_generator(train_dl)
-        self.optim = make_optimizer(module, cfg.opt, cfg.lr, cfg.wd, cfg.lr_mult)
-        self.scheduler = make_scheduler(self.optim, cfg.lr, cfg.epochs * len(train_dl), cfg.sched, cfg.warmup)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == torch.float16)   # fp16 only: small gradients survive
-        self.hist, self.best, self.since_best, self.epoch, self.skipped, self.interrupted = [], -1.0, 0, 0, 0, False
-        self.planned = cfg.epochs          # what a deadline may change (`resize`) and never exceed (2x with `fill`)
-        self.run = dict(epochs=cfg.epochs, strategy=strategy, steps_per_epoch=len(train_dl),
-                        processes=dist.get_world_size() if is_distributed() else 1)
-
-    def step(self, loss: torch.Tensor, # this batch's loss
-            ) -> bool:
-        "Backpropagate `loss` and take a step; skip it (the schedule keeps its pace) when the loss is NaN or infinite anywhere."
-        self.optim.zero_grad(set_to_none=True)
-        if not all_finite(loss):
-            self.skipped += 1
-            with warnings.catch_warnings(): warnings.simplefilter('ignore'); self.scheduler.step()
-            return False
-        self.scaler.scale(loss).backward(); self.scaler.step(self.optim); self.scaler.update(); self.scheduler.step()
-        return True
-
-    def record(self, train_loss: float, # the epoch's mean training loss
-               valid_loss: float, # the mean validation loss
-               valid_acc: float, # the validation accuracy
-               seconds: float, # how long the epoch took
-              ) -> bool:
-        "Add an epoch to the history; True when its accuracy is the best so far (and its loss finite)."
-        self.epoch += 1
-        self.hist.append(dict(epoch=self.epoch, train_loss=train_loss, valid_loss=valid_loss, valid_acc=valid_acc,
-                              seconds=round(seconds, 2)))
-        better = math.isfinite(valid_loss) and valid_acc > self.best
-        self.best, self.since_best = (valid_acc, 0) if better else (self.best, self.since_best + 1)
-        return better
-
-    def state(self) -> dict:
-        "What a checkpoint holds beside the weights (last.pth all of it; model.pth all but `RESUME_STATE`)."
-        c = self.cfg
-        return dict(epoch=self.epoch, valid_acc=self.hist[-1]['valid_acc'], best_acc=self.best, since_best=self.since_best,
-                    epochs=c.epochs, steps_per_epoch=self.run['steps_per_epoch'], processes=self.run['processes'],
-                    lr=c.lr, opt=c.opt, wd=WEIGHT_DECAY[c.opt] if c.wd is None else c.wd, sched=c.sched, warmup=c.warmup,
-                    history=self.hist, optimizer=self.optim.state_dict(), scheduler=self.scheduler.state_dict(),
-                    scaler=self.scaler.state_dict(), rng=rng_state(), loader_rng=self.gen.get_state() if self.gen is not None else None)
-
-    def restore(self, resume, # a last.pth written by a run with the same settings
-                model: nn.Module, # gets the checkpoint's weights
-               ):
-        "Continue where `resume` ended: weights, optimiser, schedule, scaler, history, random states; other settings are refused."
-        world = self.run['processes']
-        if (n := all_sum(float(not Path(resume).is_file()))[0]):   # every process reads it: all must find it, or all stop
-            raise Cat12Error(f"{resume}: not found by {n:.0f} of the {world} processes; on several machines, copy it to the same "
-                             "path on each, or use a folder they share")
-        ck = load_checkpoint(resume)
-        if ck.get('optimizer') is None:
-            raise Cat12Error(f"{resume}: holds the model only, not the training state; resume from the run's last.pth")
-        was = {k: ck.get(k, v) for k, v in self.run.items()}   # (older checkpoints did not record steps and processes)
-        if was != self.run:
-            say = lambda r: f"epochs={r['epochs']}, strategy={r['strategy']!r}, {r['steps_per_epoch']} steps per epoch on {r['processes']} process(es)"
-            raise Cat12Error(f"{resume}: written by a run with {say(was)}; now {say(self.run)}: resume with the same settings "
-                             f"(epochs, strategy, batch size, number of processes)")
-        model.load_state_dict(ck['model']); self.optim.load_state_dict(ck['optimizer'])
-        self.scheduler.load_state_dict(ck['scheduler'])
-        if ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])   # empty when the run was fp32 or bf16: a new scaler starts
-        self.hist, self.best, self.since_best, self.epoch = list(ck['history']), ck['best_acc'], ck['since_best'], ck['epoch']
-        set_rng_state(ck['rng'])
-        if self.gen is not None and ck.get('loader_rng') is not None: self.gen.set_state(ck['loader_rng'])
-
-    def resize(self, epochs: int, # the run's new length in epochs
-              ):
-        "Make the run `epochs` long: the steps taken and the warm-up's length stay as they were; the schedule anneals over the steps left."
-        spe, done = self.run['steps_per_epoch'], self.scheduler.last_epoch
-        warmup = self.cfg.warmup * self.cfg.epochs / epochs                  # the same number of warm-up steps
-        self.cfg = replace(self.cfg, epochs=epochs, warmup=warmup); self.run['epochs'] = epochs
-        self.scheduler = make_scheduler(self.optim, self.cfg.lr, epochs * spe, self.cfg.sched, warmup)
-        if done:
-            self.scheduler.last_epoch = done - 1
-            with warnings.catch_warnings(): warnings.simplefilter('ignore'); self.scheduler.step()   # the rate of step `done`
-
-    def history(self) -> pd.DataFrame:
-        "The per-epoch history; `.attrs` say whether the run was interrupted, and its best accuracy."
-        h = pd.DataFrame(self.hist, columns=HISTORY_COLUMNS)
-        h.attrs.update(interrupted=self.interrupted, best_acc=self.best)
-        return h
-
-# %% ../nbs/15_learner.ipynb #7db2fb8b
-def train_epoch(module: nn.Module, # what is trained
-                dl, # the training loader
-                st: TrainState, # the optimiser, schedule and scaler
-                device: torch.device, # where
-                epoch: int, # 0-based: a sampler's `set_epoch` gets it
-                show: bool = True, # a progress bar for the batches
-               ) -> float:
-    "One pass over `dl`, one step per batch; the mean training loss (over all processes)."
-    cfg, tot, n = st.cfg, 0.0, 0
-    module.train()
-    if hasattr(getattr(dl, 'sampler', None), 'set_epoch'): dl.sampler.set_epoch(epoch)   # a new shuffle each epoch
-    for xb, yb in progress_iter(dl, desc=f'epoch {epoch + 1}', leave=False, disable=not show):
-        xb, yb = to_device(xb, device, cfg.channels_last), yb.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=cfg.amp or torch.float32, enabled=cfg.amp is not None):
-            loss = F.cross_entropy(module(xb).float(), yb, label_smoothing=cfg.label_smoothing)
-        if st.step(loss): tot += loss.item() * len(yb); n += len(yb)
-    tot, n = all_sum(tot, n)
-    return tot / n if n else math.nan
-
-def _live_plot():
-    "`cat12.viz.LivePlot`, imported only when a plot is asked for (viz is a leaf module)."
-    from cat12.viz import LivePlot
-    return LivePlot()
-
-def replan_epochs(done: int, # epochs finished
-                  planned: int, # the epochs the run was planned with
-                  current: int, # the epochs it now aims for
-                  left_s: float, # seconds to the deadline
-                  epoch_s: float, # seconds an epoch takes (saving included)
-                  fill: bool = False, # may epochs be added (up to twice `planned`)?
-                 ) -> int:
-    "The epochs a run with a deadline should end at: `current` while it ends within 0.6 of an epoch of the deadline, else the nearest count."
-    fit = max(0.0, left_s) / epoch_s if epoch_s > 0 else current - done      # epochs that fit in the time left
-    new = current if abs(current - done - fit) <= 0.6 else done + round(fit)  # a margin, so that noise does not flip the plan
-    return max(done, min(2 * planned if fill else planned, new))
-
-def train_loop(module: nn.Module, # what is trained: the whole model, or its last layers
-               train_dl, # a loader of (input, label) batches to learn from
-               valid_dl, # and one to measure on
-               cfg: TrainConfig = TrainConfig(), # epochs, optimiser, schedule, precision, ...
-               out=None, # folder for model.pth (best), last.pth and history.csv
-               meta: dict | None = None, # plain data stored in the checkpoints
-               save_model: nn.Module | None = None, # the model whose weights the checkpoints hold (default: module)
-               device=None, # default: `default_device()`
-               resume=None, # a last.pth to continue from
-              ) -> pd.DataFrame:
-    "Train `module` in place; return the per-epoch history. The checkpoints hold `save_model`."
-    device = torch.device(device) if device else default_device()
-    save_model = module if save_model is None else save_model
-    st = TrainState(module, train_dl, cfg, device, (meta or {}).get('strategy'))
-    if resume: st.restore(resume, save_model)
-    show, live = cfg.progress and is_main(), _live_plot() if cfg.plot and is_main() else None   # drawn by rank 0 only
-    bar = progress_bar(desc=cfg.desc, disable=not show, initial=st.epoch, total=cfg.epochs)
-    try:
-        t_mark, walls = time.time(), []    # an epoch's wall time, from one re-plan to the next (saving included)
-        while st.epoch < st.cfg.epochs:
-            epoch, t0 = st.epoch, time.time()
-            train_loss = train_epoch(module, train_dl, st, device, epoch, show)              # 1. learn from every batch
-            valid_loss, valid_acc = evaluate(module, valid_dl, device, cfg.amp)               # 2. measure on unseen images
-            better = st.record(train_loss, valid_loss, valid_acc, time.time() - t0)
-            bar.set_postfix(train_loss=f'{train_loss:.3f}', valid_acc=f'{valid_acc:.3f}')
-            if cfg.deadline is not None and st.epoch < st.cfg.epochs:                        # 3. keep to the time budget
-                walls.append(time.time() - t_mark); t_mark = time.time()
-                _replan(st, float(np.median(walls[1:] or walls)), cfg.deadline - time.monotonic(), bar)  # the 1st is slower
-            if out is not None: run_on_main(save_epoch, Path(out), save_model, meta, st.state(), better)   # 4. checkpoints
-            if live: live.update(st.history())
-            bar.update()
-            if cfg.patience is not None and st.since_best >= cfg.patience:                   # 5. stop when it stalls
-                print(f'early stop after epoch {epoch + 1}: no better valid_acc for {cfg.patience} epochs (best {st.best:.4f})')
-                break
-    except KeyboardInterrupt:
-        st.interrupted = True
-        print(f'interrupted during epoch {st.epoch + 1}; ' + (f'{Path(out)/"last.pth"} holds epoch {st.epoch}: continue with '
-              'fit(..., resume=...)' if out and st.epoch else 'no epoch finished'))
-    finally: bar.close()
-    if st.skipped and is_main(): print(f'warning: {st.skipped} steps skipped because the loss was NaN or infinite')
-    return st.history()
-
-def _replan(st: TrainState, # the run
-            epoch_s: float, # how long an epoch takes (the median so far, saving included)
-            left_s: float, # seconds to its deadline
-            bar, # its epoch bar (its total changes with the plan)
-           ):
-    "After an epoch of a run with a deadline: if the epochs left would miss it, change their number and re-lay the schedule (rank 0 decides)."
-    new = [replan_epochs(st.epoch, st.planned, st.cfg.epochs, left_s, epoch_s, st.cfg.fill)]
-    if is_distributed(): dist.broadcast_object_list(new, 0)
-    if new[0] == st.cfg.epochs: return
-    if is_main(): print(f"budget: epochs take {epoch_s:.0f} s and {left_s:.0f} s are left after epoch {st.epoch}: {new[0]} epochs instead of "
-                        f"{st.cfg.epochs}, the learning-rate schedule laid over the rest", flush=True)
-    st.resize(new[0]); bar.total = new[0]
-    if hasattr(bar, 'refresh'): bar.refresh()
-
-def save_epoch(out: Path, # the run folder
-               model: nn.Module, # whose weights are saved
-               meta: dict | None, # plain data stored beside them
-               state: dict, # `TrainState.state()`
-               better: bool, # is this epoch the best so far?
-              ):
-    "After an epoch: last.pth (everything a resume needs), model.pth when better (weights and metadata only), history.csv."
-    if better: save_checkpoint(out/'model.pth', model, meta, **{k: v for k, v in state.items() if k not in RESUME_STATE})
-    save_checkpoint(out/'last.pth', model, meta, **state)
-    atomic_write(out/'history.csv', pd.DataFrame(state['history'], columns=HISTORY_COLUMNS).to_csv(index=False))
+__all__ = ['fit', 'fine_tune', 'run_meta', 'lr_find', 'plot_lr_find']
 
 # %% ../nbs/15_learner.ipynb #213397ec
-# What `fit` uses when lr, epochs or warmup are not given: from random weights, and from pretrained ones.
-# From random weights: the recipe measured since the first release (4 epochs at 64 px: test accuracy about 0.6 here).
-# From pretrained ones: a lower rate and a shorter warm-up, as fastai and timm advise for fine-tuning, and 5 epochs:
-# from `cat12 pretrain`'s 10-epoch weights, bench/transfer.py's best row is 'full' at 64 px (3 epochs: test accuracy
-# 0.958-0.971, 25 s per epoch), and `cat12 run --weights` with 5 epochs took 118-132 s end to end and scored
-# 0.958-0.967 on the sample's test set (seeds 0-2, bench/audit.py's runs on the clean labels, 2026-12-06).
-# (`cat12 run --weights` without --epochs fills its --budget instead: 6-25 epochs, 0.967-0.979, bench/budget.py.)
-DEFAULTS = {'random': dict(lr=2e-3, epochs=4, warmup=0.25),
-            'pretrained': dict(lr=1e-3, epochs=5, warmup=0.1)}
+_OPTIONS = tuple(f.name for f in fields(TrainConfig) if f.name != 'amp')   # what `fit` takes by name ('amp' it picks for the device)
 
+def _options_in_signature(source, # a function, or a dataclass (its fields)
+                          but: tuple = (), # names left out
+                         ):
+    "Decorator: show `source`'s keyword parameters, with their defaults, in place of `**options` (what `help`, `inspect.signature` and the docs read)."
+    def deco(f):
+        sig = inspect.signature(f)
+        ps = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+        ps += [p.replace(kind=p.KEYWORD_ONLY) for p in inspect.signature(source).parameters.values()
+               if p.default is not p.empty and p.name not in sig.parameters and p.name not in but]
+        f.__signature__ = sig.replace(parameters=ps)
+        return f
+    return deco
+
+@_options_in_signature(TrainConfig, but=('amp',))
 def fit(model: nn.Module, # the model to train (changed in place); a torchvision-style ResNet for the cached strategies
         dls, # `get_dls`'s loaders, or anything with .train and .valid (and optionally .classes, .img_size, .mean, .std)
         *, # everything else by name
-        epochs: int | None = None, # passes over the data (default: `DEFAULTS`, by the model's weights)
-        lr: float | None = None, # peak learning rate of the schedule (default: `DEFAULTS`)
-        opt: str = 'adamw', # 'adamw' (decoupled weight decay), 'adam' or 'sgd' (L2 weight decay)
-        wd: float | None = None, # weight decay, not on BatchNorm or biases (default: `WEIGHT_DECAY[opt]`)
-        sched: str = 'onecycle', # 'onecycle' or 'cosine' (with linear warm-up)
-        warmup: float | None = None, # share of the steps spent warming up (default: `DEFAULTS`)
-        label_smoothing: float = 0.1, # share of the target spread evenly over all the classes
-        strategy: str = 'full', # 'full', 'finetune', 'features', 'partial' or 'auto' (see `cat12.strategies`)
-        freeze_epochs: int = 0, # 'full', 'finetune', 'partial': first train the head alone on cached features (the last two: at least 1)
-        lr_mult: float = 100, # 'finetune': the stem learns at lr/lr_mult, the head at lr (see `param_groups`)
-        head_epochs: int | None = None, # 'features': epochs of the head (default: max(epochs, 10))
-        flips: bool = False, # cached strategies: also cache mirrored images (2x the caching time)
-        cache_dir=None, # cached strategies: where activations are kept (default: next to the image cache)
-        budget: float = 240, # 'auto' on a CPU from pretrained weights: seconds `fit` may take (kept to; filled when `epochs` is not given)
+        cfg: TrainConfig | None = None, # all the options in one object (default: `TrainConfig()`); `options` change fields of it
         out=None, # run folder: model.pth (best), last.pth and history.csv are written there
         meta: dict | None = None, # more plain data for the checkpoints (the loaders' classes, size and normalisation go in anyway)
         device=None, # default: cuda, mps, then cpu
-        seed: int = 0, # seeds Python, NumPy and PyTorch before the first batch
-        resume=None, # a last.pth written by an earlier call with the same arguments
-        patience: int | None = None, # early stopping: epochs without a better valid_acc
-        progress: bool = True, # progress bars
-        plot: bool = False, # in a notebook: redraw the history plot after every epoch
+        resume=None, # a last.pth written by an earlier call with the same options
+        **options, # any field of `TrainConfig` but `amp` (which `fit` picks), with its default there: epochs, lr, strategy, seed, ...
        ) -> tuple[nn.Module, pd.DataFrame]:
-    "Train `model` on `dls`; return it with a per-epoch history (train_loss, valid_loss, valid_acc, seconds)."
-    if strategy not in STRATEGIES: raise Cat12Error(f"strategy={strategy!r}: use one of {', '.join(STRATEGIES)}")
-    d = DEFAULTS['pretrained' if getattr(model, 'pretrained', False) else 'random']
-    cfg = TrainConfig(epochs=epochs or d['epochs'], lr=d['lr'] if lr is None else lr, opt=opt, wd=wd, sched=sched,
-                      warmup=d['warmup'] if warmup is None else warmup, label_smoothing=label_smoothing,
-                      patience=patience, progress=progress, plot=plot, fill=epochs is None)
-    created = init_distributed(device)           # under torchrun: join the process group (no-op otherwise)
-    try: return _fit(model, dls, cfg, strategy=strategy, freeze_epochs=freeze_epochs, lr_mult=lr_mult, head_epochs=head_epochs,
-                     flips=flips, cache_dir=cache_dir, budget=budget, out=out, meta=meta, device=device, seed=seed, resume=resume)
-    finally:
-        if created: dist.destroy_process_group()
+    "Train `model` on `dls`: plan, warm the new head up, train by strategy, keep to the budget; return it with a per-epoch history (train_loss, valid_loss, valid_acc, seconds)."
+    cfg = _config(cfg, options)
+    with _process_group(device):                       # under torchrun: one process of several (a no-op otherwise)
+        t_start = time.monotonic()
+        set_seed(cfg.seed)
+        if is_distributed() and device is None and torch.cuda.is_available(): device = torch.device('cuda', dist_info()[1])
+        device = torch.device(device) if device else default_device()
+        cfg, plan = _plan(model, dls, cfg, device, resume, t_start)              # 1. every option resolved; 'auto' decided
+        model = _place(model, dls, device)
+        meta = run_meta(model, dls, meta, cfg.strategy)
+        if cfg.strategy in ('full', 'finetune') and cfg.freeze_epochs and not resume:   # ('partial' warms its head up on its own cache)
+            _warm_head(model, dls, cfg, device)                                  # 2. the new head alone, on cached features
+        hist = _train_by_strategy(model, dls, cfg, device, out, meta, resume)    # 3. all of it, or its last layers on cached activations
+        hist.attrs['strategy'] = cfg.strategy
+        if plan is not None and plan.epochs is not None: _record_budget(hist, plan, cfg.budget, t_start)   # 4. the time it took
+    return model, hist
 
+@_options_in_signature(fit, but=('strategy',))
 def fine_tune(model: nn.Module, # a pretrained torchvision-style ResNet (e.g. `create_model(12, weights_path=...)`)
               dls, # `get_dls`'s loaders
               epochs: int | None = None, # epochs of the whole network, after the head's warm-up
-              freeze_epochs: int = 1, # epochs of the head alone, on cached features
-              lr_mult: float = 100, # the stem and layer1 learn at lr/lr_mult, the head at lr
-              **kwargs, # anything else `fit` takes (lr, out, seed, ...)
+              **options, # anything else `fit` takes: lr, lr_mult, freeze_epochs (at least 1 here), out, seed, ...
              ) -> tuple[nn.Module, pd.DataFrame]:
-    "fastai's recipe: train the new head with the body frozen, then everything with discriminative learning rates."
-    return fit(model, dls, epochs=epochs, strategy='finetune', freeze_epochs=freeze_epochs, lr_mult=lr_mult, **kwargs)
+    "fastai's recipe, `fit` with strategy='finetune': train the new head with the body frozen, then everything with discriminative learning rates."
+    return fit(model, dls, epochs=epochs, strategy='finetune', **options)
 
 def run_meta(model: nn.Module, # the model being trained
              dls, # its loaders
@@ -458,59 +97,82 @@ def run_meta(model: nn.Module, # the model being trained
     if getattr(model, 'weights_info', None): meta.setdefault('weights', dict(model.weights_info))
     return {**meta, 'strategy': strategy}
 
-def _fit(model, dls, cfg: TrainConfig, *, strategy, freeze_epochs, lr_mult, head_epochs, flips, cache_dir, budget,
-         out, meta, device, seed, resume):
-    t_start = time.monotonic()
-    set_seed(seed)
-    if is_distributed() and device is None and torch.cuda.is_available(): device = torch.device('cuda', dist_info()[1])
-    device = torch.device(device) if device else default_device()
-    cfg = replace(cfg, amp=autocast_dtype(device))
-    plan = None
+def _config(cfg: TrainConfig | None, # given as `cfg=`, or None
+            options: dict, # `fit`'s other keywords
+           ) -> TrainConfig:
+    "`cfg` (default: `TrainConfig()`) with `options` changed; an unknown name, or strategy, is refused in one line."
+    if unknown := sorted(set(options) - set(_OPTIONS)):
+        raise Cat12Error(f"fit: no option {', '.join(unknown)}; the options are {', '.join(_OPTIONS)} (see TrainConfig), "
+                         "and out, meta, device, resume")
+    cfg = replace(cfg, **options) if cfg is not None else TrainConfig(**options)
+    if cfg.strategy not in STRATEGIES: raise Cat12Error(f"strategy={cfg.strategy!r}: use one of {', '.join(STRATEGIES)}")
+    return cfg
+
+@contextmanager
+def _process_group(device):
+    "Under torchrun: join the process group for the block, and leave it afterwards if this call joined it."
+    created = init_distributed(device)
+    try: yield
+    finally:
+        if created: dist.destroy_process_group()
+
+def _plan(model, dls, cfg: TrainConfig, device: torch.device, resume, t_start: float) -> tuple[TrainConfig, Plan | None]:
+    "Step 1 of `fit`: the config it trains with, every option resolved (`DEFAULTS` by the weights, the precision for `device`, 'auto' as `resume` recorded it or planned here); and the plan, if one was made."
+    cfg, amp, plan = cfg.resolved(getattr(model, 'pretrained', False)), autocast_dtype(device), None
+    strategy, epochs, warmup, deadline = cfg.strategy, cfg.epochs, cfg.warmup, cfg.deadline
     if strategy == 'auto' and resume:   # a resumed run goes on as it was planned, whatever the clock says now
         ck = load_checkpoint(resume)
-        strategy, cfg = ck.get('strategy', 'full'), replace(cfg, epochs=ck['epochs'], warmup=ck['warmup'])
-        if is_main(): print(f"strategy auto -> {strategy}: as {resume} records, {cfg.epochs} epochs")
+        strategy, epochs, warmup = ck.get('strategy', 'full'), ck['epochs'], ck['warmup']
+        if is_main(): print(f"strategy auto -> {strategy}: as {resume} records, {epochs} epochs")
     elif strategy == 'auto':
-        plan = [choose_strategy(model, dls, device, cfg.epochs, budget, cfg.fill, flips)]
+        plan = [choose_strategy(model, dls, device, cfg.epochs, cfg.budget, cfg.fill, cfg.flips)]
         if is_distributed(): dist.broadcast_object_list(plan, 0)   # rank 0's clock decides for all: the same plan everywhere
         plan, plan_s = plan[0], time.monotonic() - t_start
-        estimate = None if plan.seconds is None else plan.seconds + plan_s   # measuring counts against the budget too
+        if plan.seconds is not None: plan = plan._replace(seconds=plan.seconds + plan_s)   # measuring counts against the budget too
         strategy = plan.strategy
         if is_main(): print(f'strategy auto -> {strategy}: {plan.why}')
         if plan.epochs is not None:      # planned on this machine's clock: keep to the budget while training
-            cfg = replace(cfg, epochs=plan.epochs, deadline=t_start + budget if strategy != 'features' else None)
-            if is_main(): print(f'plan: {plan.epochs} epochs, about {estimate:.0f} s of the {budget:.0f} s budget '
+            epochs, deadline = plan.epochs, (t_start + cfg.budget if strategy != 'features' else None)
+            if is_main(): print(f'plan: {plan.epochs} epochs, about {plan.seconds:.0f} s of the {cfg.budget:.0f} s budget '
                                 f'(measuring this machine took {plan_s:.0f} s of it)', flush=True)
-    if strategy in ('finetune', 'partial'): freeze_epochs = max(1, freeze_epochs)   # a new head is trained alone first
+    if strategy == 'features': epochs = cfg.head_epochs or max(epochs, 10)   # the head alone: an epoch costs next to nothing
+    freeze = max(1, cfg.freeze_epochs) if strategy in ('finetune', 'partial') else cfg.freeze_epochs   # a new head is trained alone first
+    return replace(cfg, amp=amp, strategy=strategy, epochs=epochs, warmup=warmup, deadline=deadline, freeze_epochs=freeze), plan
+
+def _place(model: nn.Module, dls, device: torch.device) -> nn.Module:
+    "The model on `device`, channels last; on a GPU the loaders' batches page-locked, so that they copy asynchronously."
     model = model.to(device, memory_format=torch.channels_last)
     for dl in (dls.train, dls.valid):
         if device.type == 'cuda':
-            try: dl.pin_memory = True   # page-locked batches copy to the GPU asynchronously
+            try: dl.pin_memory = True
             except Exception: pass
-    meta = run_meta(model, dls, meta, strategy)
-    cached = dict(loop=train_loop, device=device, flips=flips, cache_dir=cache_dir)
-    if strategy in ('full', 'finetune') and freeze_epochs and not resume:   # ('partial' warms its head up on its own cache)
-        warm = share_from_main(model, lambda: fit_cached(model, dls, 'features', replace(cfg, epochs=freeze_epochs, deadline=None), **cached))
-        if cfg.progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
-    if strategy in ('full', 'finetune'):
-        module, train_dl, valid_dl = model, dls.train, dls.valid
-        if is_distributed():      # each process trains on its share; DDP averages the gradients after backward
-            train_dl, valid_dl, _ = distributed_loaders(dls, seed)
-            module = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
-        hist = train_loop(module, train_dl, valid_dl, replace(cfg, lr_mult=lr_mult if strategy == 'finetune' else 1.0),
-                          out=out, meta=meta, save_model=model, device=device, resume=resume)
-    else:
-        n = cfg.epochs if strategy == 'partial' else (head_epochs or max(cfg.epochs, 10))
-        hist = share_from_main(model, lambda: fit_cached(model, dls, strategy, replace(cfg, epochs=n), out=out, meta=meta,
-                                                         resume=resume, warm_epochs=freeze_epochs if strategy == 'partial' else 0, **cached))
-    hist.attrs['strategy'] = strategy
-    if plan is not None and plan.epochs is not None:
-        took = time.monotonic() - t_start
-        hist.attrs['budget'] = dict(budget=budget, estimate=round(estimate, 1), seconds=round(took, 1),
-                                    planned_epochs=plan.epochs, epochs=len(hist))
-        if is_main(): print(f'budget {budget:.0f} s: took {took:.0f} s ({took / budget:.0%}); estimated {estimate:.0f} s; '
-                            f'{len(hist)} epochs, {plan.epochs} planned')
-    return model, hist
+    return model
+
+def _warm_head(model, dls, cfg: TrainConfig, device) -> pd.DataFrame:
+    "Step 2 of `fit` ('full', 'finetune'): the new head alone, `freeze_epochs` epochs on cached features, so that its first, random gradients never reach the pretrained body."
+    head = replace(cfg, strategy='features', epochs=cfg.freeze_epochs, deadline=None)
+    warm = share_from_main(model, lambda: fit_cached(model, dls, head, device))
+    if cfg.progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
+    return warm
+
+def _train_by_strategy(model, dls, cfg: TrainConfig, device, out, meta, resume) -> pd.DataFrame:
+    "Step 3 of `fit`: 'full' and 'finetune' train the whole network (under torchrun, a share of each batch per process); 'features' and 'partial' its last layers on cached activations (`fit_cached`, in rank 0)."
+    if cfg.strategy in ('features', 'partial'):
+        return share_from_main(model, lambda: fit_cached(model, dls, cfg, device, out=out, meta=meta, resume=resume))
+    module, train_dl, valid_dl = model, dls.train, dls.valid
+    if is_distributed():      # each process trains on its share; DDP averages the gradients after backward
+        train_dl, valid_dl, _ = distributed_loaders(dls, cfg.seed)
+        module = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
+    return train_loop(module, train_dl, valid_dl, cfg, out=out, meta=meta, save_model=model, device=device, resume=resume)
+
+def _record_budget(hist: pd.DataFrame, plan: Plan, budget: float, t_start: float):
+    "Step 4 of `fit`, for a run 'auto' planned: the seconds it took against the budget and the estimate, in `hist.attrs['budget']`."
+    took = time.monotonic() - t_start
+    hist.attrs['budget'] = dict(budget=budget, estimate=round(plan.seconds, 1), seconds=round(took, 1),
+                                planned_epochs=plan.epochs, epochs=len(hist))
+    if is_main(): print(f'budget {budget:.0f} s: took {took:.0f} s ({took / budget:.0%}); estimated {plan.seconds:.0f} s; '
+                        f'{len(hist)} epochs, {plan.epochs} planned')
+
 
 # %% ../nbs/15_learner.ipynb #f90ee373
 def lr_find(model: nn.Module, # the model (its weights are restored afterwards)

@@ -4,21 +4,22 @@
 
 # %% ../nbs/19_lessons.ipynb #b85e4b5d
 from __future__ import annotations
-import os, shutil, tempfile
+import hashlib, json, os, shutil, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .images import Cat12Error
+from .core import Cat12Error
 from .sample import make_sample, SAMPLE_FILES, LABELS, BREEDS
-from .data import prepare, resize_size, get_dls, Prepared
+from .data import prepare, resize_size, Prepared
+from .loaders import get_dls
 from .model import create_model
 from .learner import fit
 from .transfer import pretrain
 
 # %% auto #0
-__all__ = ['LESSON_DIR', 'Lesson', 'lesson_setup', 'prepared', 'pretrained_start', 'trained_run']
+__all__ = ['LESSON_DIR', 'Lesson', 'lesson_setup', 'prepared', 'pretrained_start', 'trained_run', 'ran_key', 'lesson_contract']
 
 # %% ../nbs/19_lessons.ipynb #0af869db
 LESSON_DIR = 'lesson-files'   # learner mode: the lessons' shared folder, beside the notebooks
@@ -107,3 +108,28 @@ def trained_run(L: Lesson, # from `lesson_setup`
     dls = get_dls(prep, img_size=L.img_size, batch_size=L.batch_size)
     fit(model, dls, epochs=L.epochs, out=L.run, seed=0, progress=progress)
     return L.run
+
+# %% ../nbs/19_lessons.ipynb #1e550c02
+def ran_key(source: str, # a code cell's source
+           ) -> str:
+    "The fingerprint `tools/run_nbs.py` stores in each code cell it ran (`metadata.ran`): its outputs belong to this source."
+    return hashlib.sha1(source.encode('utf-8')).hexdigest()[:12]
+
+def lesson_contract(path, # a lesson notebook, e.g. nbs/05_training_loop.ipynb
+                    max_cells: int = 45, # "about 40 cells or fewer"
+                    max_code_lines: int = 30, # the longest code cell a reader takes in at a glance
+                   ) -> list[str]:
+    "What the lesson at `path` lacks of the lessons' contract; an empty list when it keeps all of it."
+    cells = json.loads(Path(path).read_text(encoding='utf-8'))['cells']
+    src = [''.join(c['source']) for c in cells]
+    md = '\n'.join(s for c, s in zip(cells, src) if c['cell_type'] == 'markdown')
+    faults = [f'no {h!r}' for h in ('## Summary', '**Words', '## Questions', '## Exercises') if h not in md]
+    if not any(c['cell_type'] == 'markdown' and '*Run time:' in s for c, s in zip(cells[:3], src[:3])): faults.append('no run time at the top')
+    ex = next((i for i, s in enumerate(src) if '## Exercises' in s), len(cells))
+    if not any(c['cell_type'] == 'code' and "print(" in s for c, s in zip(cells[ex:], src[ex:])): faults.append('no check cell after the exercises')
+    if len(cells) > max_cells: faults.append(f'{len(cells)} cells')
+    faults += [f'cell {i}: its outputs are older than its code (run tools/run_nbs.py)' for i, (c, s) in enumerate(zip(cells, src))
+               if c['cell_type'] == 'code' and c.get('metadata', {}).get('ran') != ran_key(s)]
+    faults += [f'cell {i}: {n} lines of code' for i, (c, s) in enumerate(zip(cells, src))
+               if c['cell_type'] == 'code' and (n := len(s.splitlines())) > max_code_lines]
+    return faults

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchvision.models import ResNet50_Weights, resnet50
 
-from .images import Cat12Error
+from .core import Cat12Error
 
 # %% auto #0
 __all__ = ['DEFAULT_WEIGHTS', 'STAGES', 'LR_GROUPS', 'weights_file', 'norm_stats', 'load_pretrained', 'weights_meta', 'load_body',
@@ -60,7 +60,7 @@ def load_pretrained(weights_path=None, # a local .pth state dict, instead of the
         try: sd = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as e:
             msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else ''
-            raise Cat12Error(f"{path}: not a readable weights file ({type(e).__name__}: {msg})") from None
+            raise Cat12Error(f"{path}: not a readable weights file ({type(e).__name__}: {msg})") from e
         return _check_resnet50(sd, path)
     if weights_path: raise Cat12Error(f"{path}: weights file not found")
     hint = (f"place {path.name} in {path.parent} (TORCH_HOME={os.environ.get('TORCH_HOME', 'unset')}), "
@@ -68,7 +68,7 @@ def load_pretrained(weights_path=None, # a local .pth state dict, instead of the
     if not download: raise Cat12Error(f"pretrained ResNet50 weights not found: {hint}")
     try: return weights.get_state_dict(progress=True, check_hash=True)
     except Exception as e:
-        raise Cat12Error(f"could not download the ResNet50 weights ({type(e).__name__}); {hint}") from None
+        raise Cat12Error(f"could not download the ResNet50 weights ({type(e).__name__}); {hint}") from e
 
 # %% ../nbs/14_model.ipynb #613c5582
 def weights_meta(path, # the weights file (.pth); its sidecar is the same path with the suffix .json

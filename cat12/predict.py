@@ -4,20 +4,20 @@
 
 # %% ../nbs/17_predict.ipynb #8a2d9dcb
 from __future__ import annotations
-import contextlib, copy, importlib.util, json, zipfile
+import copy, importlib.util, json, zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .images import Cat12Error, load_rgb
-from .files import IMAGENET_MEAN, IMAGENET_STD, folder_images, fit_square, progress_bar, resize_size, scan_zip
-from .sample import atomic_write
+from .core import Cat12Error, atomic_write, progress_bar
+from .images import load_rgb
+from .files import IMAGENET_MEAN, IMAGENET_STD, folder_images, fit_square, resize_size, scan_zip
 # torch, torchvision and cat12.model are imported where a torch model is loaded or run: an ONNX model predicts without them
 
 # %% auto #0
-__all__ = ['TTA_VIEWS', 'load_model', 'expected_input', 'list_images', 'fuse_for_inference', 'predict', 'write_submission', 'check_submission', 'read_submission', 'score', 'DEPLOY_HINT', 'has_onnx', 'OnnxModel']
+__all__ = ['TTA_VIEWS', 'load_model', 'expected_input', 'list_images', 'fuse_for_inference', 'TorchModel', 'predict', 'predict_labelled', 'write_submission', 'check_submission', 'read_submission', 'score', 'DEPLOY_HINT', 'has_onnx', 'OnnxModel']
 
 # %% ../nbs/17_predict.ipynb #0ef8a211
 def load_model(checkpoint, # a model.pth written by cat12
@@ -94,6 +94,38 @@ def fuse_for_inference(model: nn.Module, # a torchvision-style CNN, e.g. from `l
     m.meta = getattr(model, 'meta', {})
     return m.to(memory_format=torch.channels_last)
 
+# %% ../nbs/17_predict.ipynb #7a1c0d05
+class TorchModel:
+    "A torch classifier behind `OnnxModel`'s interface: uint8 squares in, probabilities (NumPy) out."
+    def __init__(self, model: torch.nn.Module, # e.g. from `load_model`
+                 mean, # the normalisation of its inputs, on the 0-1 scale (`expected_input`): mean
+                 std, # and std
+                 fuse: bool = True, # fold BatchNorm into the convolutions of a copy of `model` (faster, same result)
+                ):
+        import torch
+        self.meta, self.path = getattr(model, 'meta', {}), getattr(model, 'path', None)
+        fc = getattr(model, 'fc', None)
+        self.num_classes = fc.out_features if isinstance(fc, torch.nn.Linear) else len(self.meta.get('classes', [])) or 12
+        self.device = next(model.parameters()).device
+        self.net = fuse_for_inference(model) if fuse else model.eval()
+        # the mean and std, scaled to 0-255 so that normalising works directly on the uint8 pixels
+        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1) * 255
+
+    def squares(self, arr: np.ndarray, # N x S x S x 3 uint8 squares
+               ) -> torch.Tensor:
+        "The squares on the model's device as N x 3 x S x S: NHWC memory seen as NCHW, i.e. channels_last, no copy."
+        import torch
+        return torch.from_numpy(arr).to(self.device).permute(0, 3, 1, 2)
+
+    def run(self, x: torch.Tensor, # uint8 images, N x 3 x S x S (views of `squares`)
+           ) -> np.ndarray:
+        "Probabilities for uint8 images, N x 3 x S x S."
+        import torch
+        with torch.inference_mode():
+            x = x.to(torch.float32, memory_format=torch.channels_last).sub_(self.mean).div_(self.std)
+            return self.net(x).float().softmax(1).cpu().numpy()
+
 # %% ../nbs/17_predict.ipynb #00f4e944
 TTA_VIEWS = {False: 1, 'flip': 2, 'crops': 10}
 
@@ -118,7 +150,7 @@ def _views(sq, # N x 3 x S x S uint8 squares: a torch tensor, or a NumPy array
     mirror = (lambda c: c[..., ::-1]) if isinstance(sq, np.ndarray) else (lambda c: c.flip(-1))
     return crops + [mirror(c) for c in crops] if tta else crops
 
-def predict(model: torch.nn.Module, # e.g. from `load_model`
+def predict(model, # a torch model (e.g. from `load_model`) or an `OnnxModel`
             images, # a zip, a folder, one image, or a list of image paths
             tta: bool | str = False, # False; 'flip' (or True): add the mirror image; 'crops': 5 crops and their mirrors
             batch_size: int = 16, # images per forward pass
@@ -132,43 +164,27 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
     tta = 'flip' if tta is True else tta
     if tta not in TTA_VIEWS: raise Cat12Error(f"tta={tta!r}: use False, 'flip' or 'crops'")
     meta = getattr(model, 'meta', {})
-    exported = hasattr(model, 'predict_uint8')   # an exported model (`OnnxModel`, from `17b_deploy`): uint8 in, probabilities out
-    if exported and img_size not in (None, meta['img_size']):
+    onnx = hasattr(model, 'squares')                       # an `OnnxModel` has the interface itself; it takes one size
+    if onnx and img_size not in (None, meta['img_size']):
         raise Cat12Error(f"img_size={img_size}: this exported model takes {meta['img_size']} px images only")
     img_size, mean, std = expected_input(meta, getattr(model, 'path', None), img_size)
     short = resize_size(img_size)
-    if not exported: import torch; from torch import nn                  # an ONNX model predicts without torch
-    n_out = (model.num_classes if exported else model.fc.out_features if isinstance(getattr(model, 'fc', None), nn.Linear)
-             else len(meta.get('classes', [])) or 12)
-    if on_error != 'raise' and not (isinstance(on_error, (int, np.integer)) and 0 <= on_error < n_out):
-        raise Cat12Error(f"on_error={on_error!r}: use 'raise' or a label from 0 to {n_out - 1}")
+    runner = model if onnx else TorchModel(model, mean, std, fuse)   # one interface: squares() and run()
+    if on_error != 'raise' and not (isinstance(on_error, (int, np.integer)) and 0 <= on_error < runner.num_classes):
+        raise Cat12Error(f"on_error={on_error!r}: use 'raise' or a label from 0 to {runner.num_classes - 1}")
     items = list_images(images)
     if not items: raise Cat12Error(f"{images}: no images found")
-    if not exported:
-        device = next(model.parameters()).device
-        net = fuse_for_inference(model) if fuse else model.eval()
-        # the mean and std, scaled to 0-255 so that normalising works directly on the uint8 pixels
-        mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
-        std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
     probs, errors = [], {}
-    with ThreadPoolExecutor(1) as pool, contextlib.nullcontext() if exported else torch.inference_mode(), \
-         progress_bar(total=len(items), desc='predict', unit='img', disable=not progress) as bar:
+    with ThreadPoolExecutor(1) as pool, progress_bar(total=len(items), desc='predict', unit='img', disable=not progress) as bar:
         job = lambda b: pool.submit(_load_squares, b, short, on_error) if prefetch else _load_squares(b, short, on_error)
         pending = job(batches[0])
         for j in range(len(batches)):
             arr, errs = pending.result() if prefetch else pending
             if j + 1 < len(batches): pending = job(batches[j + 1])   # decoded while the model runs on this batch
             errors.update(errs)
-            p = 0
-            if exported:                                               # NumPy views of the NHWC squares, as N x 3 x S x S
-                for v in _views(arr.transpose(0, 3, 1, 2), img_size, tta): p = p + model.predict_uint8(v)
-                probs.append(p / TTA_VIEWS[tta]); bar.update(len(arr)); continue
-            sq = torch.from_numpy(arr).to(device).permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: channels_last
-            for v in _views(sq, img_size, tta):
-                x = v.to(torch.float32, memory_format=torch.channels_last).sub_(mean).div_(std)
-                p = p + net(x).float().softmax(1)
-            probs.append((p / TTA_VIEWS[tta]).cpu().numpy()); bar.update(len(arr))
+            views = _views(runner.squares(arr), img_size, tta)
+            probs.append(sum(runner.run(v) for v in views) / TTA_VIEWS[tta]); bar.update(len(arr))
     probs = np.concatenate(probs)
     df = pd.DataFrame({'name': [n for n, _ in items], 'label': probs.argmax(1)})
     df = pd.concat([df, pd.DataFrame(probs, columns=[f'p{i}' for i in range(probs.shape[1])])], axis=1)
@@ -177,6 +193,18 @@ def predict(model: torch.nn.Module, # e.g. from `load_model`
         df.loc[bad, 'label'] = int(on_error); df.loc[bad, df.columns[2:]] = np.nan
     df.attrs['errors'] = errors
     return df
+
+# %% ../nbs/17_predict.ipynb #7a1c0d02
+def predict_labelled(model, # as for `predict`
+                     items: pd.DataFrame, # columns path and label, e.g. `class_images(work, 'val')`
+                     **kwargs, # anything else `predict` takes: tta, batch_size, progress, ...
+                    ) -> pd.DataFrame:
+    "`items` with each image's prediction beside its label: name, label_pred and p0 ... p11 added, rows in their order."
+    items = items.assign(name=[Path(p).name for p in items.path])
+    if items.name.duplicated().any():
+        raise Cat12Error(f"predict_labelled: {items.name[items.name.duplicated()].iloc[0]} is in items twice; file names must be unique")
+    preds = predict(model, [Path(p) for p in items.path], **kwargs)
+    return items.merge(preds, on='name', how='left', suffixes=('', '_pred'), validate='one_to_one')
 
 # %% ../nbs/17_predict.ipynb #260275e6
 def write_submission(preds: pd.DataFrame, # with columns name and label
@@ -246,7 +274,7 @@ def has_onnx() -> bool:
 def _runtime():
     "onnxruntime, or a one-line error that says what to install."
     try: import onnxruntime
-    except ImportError: raise Cat12Error(f"ONNX needs onnxruntime: {DEPLOY_HINT}") from None
+    except ImportError as e: raise Cat12Error(f"ONNX needs onnxruntime: {DEPLOY_HINT}") from e
     return onnxruntime
 
 # %% ../nbs/17b_deploy.ipynb #a6d9ae0c
@@ -259,7 +287,7 @@ class OnnxModel:
         so = ort.SessionOptions(); so.log_severity_level = 3
         if threads: so.intra_op_num_threads = threads
         try: self.session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
-        except Exception as e: raise Cat12Error(f"{path}: not a readable ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:150]})") from None
+        except Exception as e: raise Cat12Error(f"{path}: not a readable ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:150]})") from e
         raw = self.session.get_modelmeta().custom_metadata_map.get('cat12')
         if not raw: raise Cat12Error(f"{path}: an ONNX model without cat12 metadata; export it with 'cat12 export'")
         self.meta, self.path = json.loads(raw), path
@@ -269,11 +297,14 @@ class OnnxModel:
             raise Cat12Error(f"{path}: the graph ({shape_in} -> {shape_out}) does not match its metadata "
                              f"({self.meta['img_size']} px, {self.num_classes} classes)")
 
+    def squares(self, arr: np.ndarray, # N x S x S x 3 uint8 squares
+               ) -> np.ndarray:
+        "The squares as N x 3 x S x S: a NumPy view, no copy (`run` makes the views it gets contiguous)."
+        return arr.transpose(0, 3, 1, 2)
+
     def run(self, x: np.ndarray, # uint8 images, N x 3 x S x S
            ) -> np.ndarray:
         "Probabilities for uint8 images, N x 3 x S x S."
         return self.session.run(None, {'image': np.ascontiguousarray(x, dtype=np.uint8)})[0]
-
-    predict_uint8 = run   # the name by which `cat12.predict.predict` tells an exported model from a torch one
 
     def __repr__(self): return f"OnnxModel({self.path}, {'INT8' if self.meta.get('int8') else 'fp32'}, {self.meta['img_size']} px)"

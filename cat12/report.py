@@ -13,9 +13,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from .images import Cat12Error
-from .data import CachedImages, atomic_write, eval_tfms, load_prepared
-from .learner import lr_curve
+from .core import Cat12Error, atomic_write
+from .data import load_prepared
+from .loaders import CachedImages, eval_tfms
+from .loop import lr_curve
 from .predict import expected_input, load_model, read_submission, score
 from .viz import (class_accuracy, plot_class_accuracy, plot_class_counts, plot_confusion_matrix,
                        fig_png, plot_history, plot_lr_schedule, plot_mode_census, plot_top_losses)

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .images import Cat12Error
-from .data import CachedImages, atomic_path, progress_bar
+from .core import Cat12Error, atomic_path, progress_bar
+from .loaders import CachedImages
+from .loop import TrainConfig, train_loop
 from .model import freeze, unfreeze
 from .hardware import autocast_dtype, default_device, is_distributed, is_main, to_device
 
@@ -111,43 +112,40 @@ def _labels(ds) -> torch.Tensor:
 
 def fit_cached(model: nn.Module, # a torchvision-style ResNet; trained in place
                dls, # `get_dls`'s loaders (their images are run through the frozen part once)
-               strategy: str, # 'features' (the head) or 'partial' (layer4 and the head)
-               cfg, # a `cat12.learner.TrainConfig`: epochs, lr, optimiser, precision, ...
-               loop, # the training loop: `cat12.learner.train_loop`
+               cfg: TrainConfig, # its `strategy`, 'features' or 'partial', and `epochs`, `flips`, `cache_dir`, `freeze_epochs`, lr, ...
                device: torch.device, # where it trains
                out=None, # run folder for the checkpoints (of the whole model)
                meta: dict | None = None, # plain data stored in the checkpoints
-               flips: bool = False, # also cache mirrored images (2x the caching time)
-               cache_dir=None, # where activations are kept (default: next to the image cache)
                resume=None, # a last.pth to continue from
-               warm_epochs: int = 0, # 'partial': first train the head alone on pooled features derived from the cache
               ) -> pd.DataFrame:
-    "Train the head (`features`) or layer4 and the head (`partial`) on cached activations; the history."
+    "Train the head ('features') or layer4 and the head ('partial', after `freeze_epochs` of the head alone) on cached activations; the history."
+    strategy = cfg.strategy
     if not is_resnet(model):
         raise Cat12Error(f"strategy={strategy!r} (or freeze_epochs) needs a torchvision-style ResNet (conv1 ... layer4, fc); "
                          f"use strategy='full' for {type(model).__name__}")
+    if strategy not in ('features', 'partial'): raise Cat12Error(f"fit_cached: strategy={strategy!r}; it trains 'features' or 'partial'")
     upto, tr_ds = 'pool' if strategy == 'features' else 'layer3', dls.train.dataset
     if isinstance(tr_ds, CachedImages) and isinstance(dls.valid.dataset, CachedImages):
         tr_ds = CachedImages(tr_ds.x, tr_ds.y, dls.valid.dataset.tfm)   # no augmentation: the eval transform
-    cache_dir = cache_dir or _default_cache_dir(tr_ds, out)
+    cache_dir = cfg.cache_dir or _default_cache_dir(tr_ds, out)
     act = lambda ds, flip=False: cached_activations(model, ds, upto, flip, cache_dir, device, cfg.amp, progress=cfg.progress)
     xt, yt = act(tr_ds), _labels(tr_ds)
-    if flips: xt, yt = torch.cat([xt, act(tr_ds, True)]), torch.cat([yt, yt])
+    if cfg.flips: xt, yt = torch.cat([xt, act(tr_ds, True)]), torch.cat([yt, yt])
     xv, yv = act(dls.valid.dataset), _labels(dls.valid.dataset)
     if device.type == 'cuda' and strategy == 'features':   # pooled features are small: keep them on the GPU
         xt, yt, xv, yv = (t.to(device) for t in (xt, yt, xv, yv))
     bs = dls.train.batch_size or 32
     loader = lambda x, y: DataLoader(TensorDataset(x, y), bs, shuffle=True, drop_last=len(x) > bs,
                                      generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
-    if warm_epochs and not resume:   # a random head's first gradients must not reach the pretrained layer4
-        warm = loop(model.fc, loader(_pool_layer3(model, xt, device), yt), DataLoader(TensorDataset(_pool_layer3(model, xv, device), yv), 256),
-                    replace(cfg, epochs=warm_epochs, channels_last=False, deadline=None), save_model=model, device=device)
+    if strategy == 'partial' and cfg.freeze_epochs and not resume:   # a random head's first gradients must not reach the pretrained layer4
+        warm = train_loop(model.fc, loader(_pool_layer3(model, xt, device), yt), DataLoader(TensorDataset(_pool_layer3(model, xv, device), yv), 256),
+                          replace(cfg, epochs=cfg.freeze_epochs, channels_last=False, deadline=None), save_model=model, device=device)
         if cfg.progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
     train_dl, valid_dl = loader(xt, yt), DataLoader(TensorDataset(xv, yv), 256)
     head = _head(model, strategy)
     freeze(model, 'fc' if strategy == 'features' else 'layer4')   # documents what is trained; the trunk never runs here
-    try: return loop(head, train_dl, valid_dl, replace(cfg, channels_last=strategy == 'partial'), out=out, meta=meta,
-                     save_model=model, resume=resume, device=device)
+    try: return train_loop(head, train_dl, valid_dl, cfg, out=out, meta=meta, save_model=model, resume=resume,
+                           device=device)   # (`channels_last` counts for layer3's 4-d activations; pooled features are 2-d)
     finally: unfreeze(model)
 
 # %% ../nbs/15b_strategies.ipynb #c4da0161

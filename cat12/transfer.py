@@ -10,11 +10,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .images import Cat12Error
+from .core import Cat12Error
 from .sample import SAMPLE_FILES, SOURCE_SPECS, make_sample
-from .data import Prepared, atomic_path, atomic_write, get_dls, load_prepared, prepare, resize_size
+from .core import atomic_path, atomic_write
+from .data import Prepared, load_prepared, prepare, resize_size
+from .loaders import get_dls
 from .model import create_model
-from .learner import fit, versions
+from .loop import versions
+from .learner import fit
 
 # %% auto #0
 __all__ = ['DEFAULT_CACHE', 'source_data', 'pretrain']

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
 from IPython.display import display
 
-from .images import Cat12Error, load_rgb
-from .data import IMAGENET_MEAN, IMAGENET_STD, in_notebook, eval_tfms, fit_square, resize_size
+from .core import Cat12Error, in_notebook
+from .images import load_rgb
+from .files import IMAGENET_MEAN, IMAGENET_STD, fit_square, resize_size
+from .loaders import eval_tfms
 from .predict import expected_input
 
 # %% auto #0
@@ -160,6 +163,7 @@ def plot_history(hist: pd.DataFrame, # one row per epoch: epoch, train_loss, val
     a.set_title('loss'); a.set_xlabel('epoch'); a.legend()
     b.plot(hist.epoch, hist.valid_acc, 'o-', color='tab:green'); b.set_title('valid accuracy'); b.set_xlabel('epoch')
     b.set_ylim(0, 1)
+    for ax in (a, b): ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # whole epochs: no tick at 1.5
     fig.tight_layout()
     return fig
 
@@ -184,11 +188,12 @@ def plot_lr_schedule(curves: dict, # name -> the learning rate at each step
                      steps_per_epoch: int | None = None, # draw a line at the end of each epoch
                     ) -> plt.Figure:
     "The learning rate against the step, one line per schedule."
-    fig, ax = plt.subplots(figsize=(4, 2), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(5.5, 2.1), dpi=DPI)
     for name, lrs in curves.items(): ax.plot(range(1, len(lrs) + 1), lrs, label=name)
     if steps_per_epoch:
         for x in range(steps_per_epoch, max(map(len, curves.values())), steps_per_epoch): ax.axvline(x + 0.5, color='0.8', lw=0.8)
-    ax.set_xlabel('step'); ax.set_ylabel('learning rate'); ax.legend(fontsize=8); ax.set_title('learning-rate schedule')
+    ax.set_xlabel('step'); ax.set_ylabel('learning rate'); ax.set_title('learning-rate schedule')
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.02, 1))   # beside the curves, never over them
     fig.tight_layout()
     return fig
 
@@ -202,7 +207,7 @@ def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one h
         for j, h in enumerate(hists if isinstance(hists, (list, tuple)) else [hists]):
             for ax, m in zip(axs[0], metrics): ax.plot(h.epoch, h[m], 'o-', ms=3, color=colour, alpha=0.8, label=name if j == 0 else None)
     for ax, m in zip(axs[0], metrics):
-        ax.set_title(m.replace('_', ' ')); ax.set_xlabel('epoch')
+        ax.set_title(m.replace('_', ' ')); ax.set_xlabel('epoch'); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if m.endswith('acc'): ax.set_ylim(0, 1)
     axs[0][-1].legend(fontsize=8)
     fig.tight_layout()
@@ -299,6 +304,7 @@ def plot_top_losses(images, # one image per row of `probs`: paths, bytes, uint8 
     "The images with the highest loss, titled predicted / actual / probability of the prediction / loss; with a model, its class maps over them."
     top = top_losses(probs, targets, k)
     fig, axs = image_grid(len(top), ncols, size)
+    fig.set_layout_engine('constrained')   # unlike tight_layout, keeps the three-line titles off the pictures above them
     if model is not None:
         _, mean, std = expected_input(meta or model.meta, getattr(model, 'path', None))
         xs = model_view(model, [images[i] for i in top.idx], meta)
@@ -306,10 +312,9 @@ def plot_top_losses(images, # one image per row of `probs`: paths, bytes, uint8 
     for j, (ax, r) in enumerate(zip(axs, top.itertuples())):
         if model is not None: show_heatmap(xs[j], maps[j], ax, mean=mean, std=std)
         else: ax.imshow(to_image(images[r.idx], mean, std))
-        ax.set_title(f'{classes[r.predicted]} / {classes[r.actual]}\n{r.prob:.2f} / {r.loss:.2f}', fontsize=8,
+        ax.set_title(f'{classes[r.predicted]} /\n{classes[r.actual]}\n{r.prob:.2f} / {r.loss:.2f}', fontsize=8,   # 3 lines: long names fit
                      color='tab:green' if r.predicted == r.actual else 'tab:red')
     fig.suptitle('predicted / actual, probability / loss', fontsize=9)
-    fig.tight_layout()
     return fig
 
 def show_predictions(images, # paths, bytes, uint8 arrays or a normalised tensor batch

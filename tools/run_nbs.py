@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import ExecutePreprocessor
+from cat12.lessons import ran_key
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
@@ -147,6 +148,8 @@ def learner(paths: list[Path], fresh: bool) -> int:
             made = json.loads((files/'source.json').read_text()).get('seconds', 0)
             extra = f" (of which about {max(1, round(made / 60))} min make the pretrained start, once for all lessons)"
         slim(nb); write_time(nb, s, extra)
+        for c in nb.cells:                   # what these outputs came from: `lesson_contract` finds a cell edited since
+            if c.cell_type == 'code': c.metadata['ran'] = ran_key(c.source)
         nbformat.write(nb, p); write_index_time(p.stem, s)
         clean(p)
         rows.append((p.name, s, p.stat().st_size))
