@@ -166,7 +166,9 @@ def _cmd_train(a, # the parsed command line
                img_size: int | None = None, # the input size (default: --img-size, else the largest the work folder serves)
               ) -> Path:
     "`cat12 train`: train a ResNet50 on a prepared work folder into --out; returns the path of its model.pth."
-    from cat12.data import IMAGENET_MEAN, IMAGENET_STD, get_dls, load_prepared
+    from cat12.data import load_prepared
+    from cat12.files import IMAGENET_MEAN, IMAGENET_STD
+    from cat12.loaders import get_dls
     from cat12.model import create_model
     from cat12.learner import fit
     from cat12.hardware import is_main, loader_workers

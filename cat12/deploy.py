@@ -14,7 +14,7 @@ from torch import nn
 from .core import Cat12Error, atomic_path
 from .data import load_prepared
 from .loaders import eval_crop
-from .predict import DEPLOY_HINT, OnnxModel, expected_input, load_model   # OnnxModel: no torch needed, defined below
+from .predict import DEPLOY_HINT, OnnxModel, expected_input, load_model   # OnnxModel: no torch needed (its cell below is exported to cat12.predict)
 
 # %% auto #0
 __all__ = ['AGREEMENT_WARN', 'Deployable', 'export_onnx']

@@ -148,12 +148,11 @@ def _place(model: nn.Module, dls, device: torch.device) -> nn.Module:
             except Exception: pass
     return model
 
-def _warm_head(model, dls, cfg: TrainConfig, device) -> pd.DataFrame:
+def _warm_head(model, dls, cfg: TrainConfig, device) -> None:
     "Step 2 of `fit` ('full', 'finetune'): the new head alone, `freeze_epochs` epochs on cached features, so that its first, random gradients never reach the pretrained body."
     head = replace(cfg, strategy='features', epochs=cfg.freeze_epochs, deadline=None)
     warm = share_from_main(model, lambda: fit_cached(model, dls, head, device))
     if cfg.progress and is_main(): print('head warm-up:\n' + warm.to_string(index=False))
-    return warm
 
 def _train_by_strategy(model, dls, cfg: TrainConfig, device, out, meta, resume) -> pd.DataFrame:
     "Step 3 of `fit`: 'full' and 'finetune' train the whole network (under torchrun, a share of each batch per process); 'features' and 'partial' its last layers on cached activations (`fit_cached`, in rank 0)."

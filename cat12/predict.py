@@ -13,7 +13,7 @@ import pandas as pd
 
 from .core import Cat12Error, atomic_write, progress_bar
 from .images import load_rgb
-from .files import IMAGENET_MEAN, IMAGENET_STD, folder_images, fit_square, resize_size, scan_zip
+from .files import NUM_CLASSES, IMAGENET_MEAN, IMAGENET_STD, folder_images, fit_square, resize_size, scan_zip
 # torch, torchvision and cat12.model are imported where a torch model is loaded or run: an ONNX model predicts without them
 
 # %% auto #0
@@ -105,7 +105,7 @@ class TorchModel:
         import torch
         self.meta, self.path = getattr(model, 'meta', {}), getattr(model, 'path', None)
         fc = getattr(model, 'fc', None)
-        self.num_classes = fc.out_features if isinstance(fc, torch.nn.Linear) else len(self.meta.get('classes', [])) or 12
+        self.num_classes = fc.out_features if isinstance(fc, torch.nn.Linear) else len(self.meta.get('classes', [])) or NUM_CLASSES
         self.device = next(model.parameters()).device
         self.net = fuse_for_inference(model) if fuse else model.eval()
         # the mean and std, scaled to 0-255 so that normalising works directly on the uint8 pixels

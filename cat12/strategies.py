@@ -269,12 +269,11 @@ def choose_strategy(model: nn.Module, # the model `fit` is given
     if speed is None: speed = probe_speed(size, dls.train.batch_size or 32, autocast_dtype(device))
     if data_s is None: data_s = data_seconds(dls.train.dataset)
     cands = cpu_strategies(str(getattr(model, 'weights_info', {}).get('source', '')).startswith('ImageNet'))
-    args = (n, nv, speed, data_s, flips)                   # what `plan_epochs` needs besides the strategy and budget
     est = {s: estimate_seconds(s, n, nv, epochs, speed, data_s, flips) for s in cands}
     acc = {s: bench_row(s, size)[1] for s in cands}
     fits = [s for s in est if est[s] <= budget]
     best = max(fits, key=acc.get) if fits else min(est, key=est.get)
-    e = plan_epochs(best, budget, *args) if (fill or not fits) and best != 'features' else epochs
+    e = plan_epochs(best, budget, n, nv, speed, data_s, flips) if (fill or not fits) and best != 'features' else epochs
     secs = estimate_seconds(best, n, nv, e, speed, data_s, flips)
     table = ', '.join(f'{s} {acc[s]:.2f} in ~{est[s]:.0f} s' for s in est)
     return Plan(best, f'pretrained weights on a CPU: the most accurate strategy in bench/transfer.py whose {epochs} epochs fit '
