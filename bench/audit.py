@@ -5,11 +5,12 @@
 On a quiet machine (nothing else running):
 1. The full generated sample with `label_noise` (3 % of the 2160 training labels flipped to another breed; the flipped
    ones are listed in flipped_labels.csv), prepared once at 64 px (timed apart).
-2. `cat12.audit.audit` from `cat12 pretrain`'s weights (made with the defaults if --weights is missing): 5 folds on
-   cached pooled features. Its wall time, and precision and recall of its top k, with k = the number flipped (the top 3 %).
+2. `cat12.audit.audit` from `cat12 pretrain`'s weights (made with the defaults if --weights is missing), with its
+   defaults: k folds on cached pooled features, each image's averaged with its mirror's. Its wall time, and precision
+   and recall of its top k, with k = the number flipped (the top 3 %).
 3. Three label files: the noisy one, the clean one (flipped_labels.csv's true labels put back) and the audited one
    (`write_clean`: the noisy file without the suspects scoring at most `cat12 audit`'s default threshold).
-   For each, and each seed, `cat12 run DATA --labels FILE --weights W --seed S` (the CPU default strategy) in its own
+   For each, and each seed, `cat12 run DATA --labels FILE --weights W --seed S --epochs 5` (the CPU default strategy) in its own
    process; test accuracy against the answer key.
 Results: bench/audit_results.md and bench/audit_results.csv.
 """
@@ -19,12 +20,31 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+def top_loss_hits(run: Path, flipped_names, k: int) -> tuple[int, int, int]:
+    """The trained model's own judge: rank its run's labelled images by their loss under the given label (eval crop);
+    how many flipped labels are in the top k, and in the top k_train of the training split alone (the labels it trained on)."""
+    import numpy as np, torch, torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from cat12.audit import labelled
+    from cat12.data import load_prepared
+    from cat12.loaders import CachedImages, eval_tfms
+    from cat12.predict import load_model
+    prep, model = load_prepared(run/'work'), load_model(run/'model.pth', device='cpu').eval()
+    rows, tfm = labelled(prep), eval_tfms(model.meta['img_size'], model.meta['mean'], model.meta['std'])
+    with torch.inference_mode():
+        loss = torch.cat([F.cross_entropy(model(x), y, reduction='none') for s in ('train', 'val')
+                          for x, y in DataLoader(CachedImages(*prep.arrays(s), tfm), batch_size=64)]).numpy()
+    bad, train = rows.name.isin(flipped_names).to_numpy(), (rows.split == 'train').to_numpy()
+    k_train = int((bad & train).sum())
+    return int(bad[np.argsort(-loss)[:k]].sum()), int(bad[train][np.argsort(-loss[train])[:k_train]].sum()), k_train
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--weights', default=str(HERE/'source.pth'))
     p.add_argument('--noise', type=float, default=0.03)
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--img-size', type=int, default=64)
+    p.add_argument('--epochs', type=int, default=5, help="each run's epochs (5: DEFAULTS['pretrained']; without it, a run fills --budget)")
     p.add_argument('--out', default=str(HERE/'audit_results'))
     a = p.parse_args()
     import pandas as pd
@@ -63,7 +83,8 @@ def main():
             out = tmp/f'run-{name}-{seed}'
             t = time.perf_counter()
             r = subprocess.run([sys.executable, '-c', 'import sys; from cat12.cli import main; sys.exit(main())', 'run', str(data), '--out', str(out), '--labels', str(labels),
-                                '--weights', str(weights), '--seed', str(seed), '--img-size', str(a.img_size)],
+                                '--weights', str(weights), '--seed', str(seed), '--img-size', str(a.img_size),
+                                '--epochs', str(a.epochs)],
                                capture_output=True, text=True)
             if r.returncode: print(r.stdout[-3000:], r.stderr[-3000:]); raise SystemExit(f'{name} seed {seed} failed')
             acc = float(re.search(r'test accuracy: ([0-9.]+)', r.stdout).group(1))
@@ -71,7 +92,10 @@ def main():
             rows.append(dict(labels=name, seed=seed, test_acc=acc, seconds=round(time.perf_counter() - t, 1),
                              strategy=strategy.group(1) if strategy else '?'))
             print(rows[-1], flush=True)
+    for r in rows:
+        if r['labels'] == 'noisy': r['top_loss_hits'], r['top_loss_hits_train'], r['flipped_train'] = top_loss_hits(tmp/f"run-noisy-{r['seed']}", set(flipped.name), k)
     df = pd.DataFrame(rows); df.to_csv(a.out + '.csv', index=False)
+    tl = df[df.labels == 'noisy']
     med = df.groupby('labels').test_acc.median()
     spread = df.groupby('labels').test_acc.agg(lambda s: f'{s.median():.3f} ({s.min():.3f}-{s.max():.3f})')
     lost, back = med['clean'] - med['noisy'], med['audited'] - med['noisy']
@@ -81,7 +105,8 @@ def main():
         f"{a.img_size} px in {prepare_s:.0f} s. Weights: `cat12 pretrain` ({side['epochs']} epochs at {side['img_size']} px, "
         f"source accuracy {side['source_acc']:.3f}).",
         '',
-        f"**The audit** (`audit(prep, weights=...)`, 5 folds on cached pooled features at {a.img_size} px): {audit_s:.1f} s; "
+        f"**The audit** (`audit(prep, weights=...)`, {res.info['folds']} folds on cached pooled features at {a.img_size} px"
+        f"{', averaged with the mirror image' if res.info['flip'] else ''}): {audit_s:.1f} s; "
         f"out-of-fold accuracy {res.info['oof_accuracy']:.3f}; {res.info['flagged']} images flagged.",
         '',
         '| cut-off | images | flipped among them | precision | recall |', '|---|---|---|---|---|',
@@ -89,7 +114,13 @@ def main():
         f'| suspects with score <= {threshold} (`--write-clean` default) | {len(drop)} | {dropped_hits} | '
         f'{dropped_hits / max(len(drop), 1):.3f} | {dropped_hits / k:.3f} |',
         '',
-        f"**Training on each label file** (`cat12 run DATA --labels FILE --weights W`, CPU default strategy "
+        f"**The trained model's own top losses**, for comparison (each noisy run's `model.pth`; every labelled image ranked by "
+        f"its loss under its given label, at the validation crop): its top {k} held "
+        f"{', '.join(map(str, tl.top_loss_hits))} of the {k} flipped labels (seeds {', '.join(map(str, tl.seed))}: recall "
+        f"{(tl.top_loss_hits / k).median():.3f} median); on the training split alone, the labels it trained on, "
+        f"{', '.join(f'{h} of {n}' for h, n in zip(tl.top_loss_hits_train, tl.flipped_train))}.",
+        '',
+        f"**Training on each label file** (`cat12 run DATA --labels FILE --weights W --epochs {a.epochs}`, CPU default strategy "
         f"{', '.join(sorted(df.strategy.unique()))}; seeds {', '.join(map(str, a.seeds))}; test accuracy, median (min-max)):",
         '', '| labels | test accuracy | seconds per run |', '|---|---|---|',
         *[f"| {l} | {spread[l]} | {df[df.labels == l].seconds.median():.0f} |" for l in ('clean', 'noisy', 'audited')],

@@ -39,7 +39,7 @@ class Lesson:
     @property
     def preset(self) -> str: return 'small' if self.small else 'full'   # the size of the drawn sample (`make_sample`)
     @property
-    def sample(self) -> bool: return (self.data/'test_labels.csv').is_file()   # an answer key: the test set can be scored
+    def has_answer_key(self) -> bool: return (self.data/'test_labels.csv').is_file()   # an answer key: the test set can be scored
     @property
     def classes(self) -> list:
         "Names for the labels 0-11: the drawn breeds, Oxford-IIIT Pet's breeds (`cat12 pets`), else '00'..'11'."

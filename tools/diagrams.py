@@ -1,16 +1,20 @@
-"""The lessons' diagrams, drawn with matplotlib into nbs/images/ (committed; rerun after changing one).
+"""The lessons' diagrams, drawn with matplotlib into nbs/images/ (committed; rerun after changing one), and
+pipeline_01.png ... pipeline_09.png: 00's pipeline with each lesson's step highlighted, the picture lessons 01-09 open with.
 
     python tools/diagrams.py
 """
+import io
 from pathlib import Path
+from PIL import Image
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 
 OUT = Path(__file__).resolve().parent.parent/'nbs'/'images'
 
-def pipeline():
-    "00_start_here: the whole path, left to right, with the functions the lessons call at each step."
+def pipeline(here=(), caption=None):
+    """00_start_here: the whole path, left to right, with the functions the lessons call at each step.
+    Lessons 01-09 open with it too: the boxes `here` (0-6) in orange, the others greyed, `caption` in the top right."""
     # the whole game of 00, left to right: (the data at this step, the cat12 functions the lessons call for it)
     steps = [('2 zips +\ntrain_list.txt', 'find_data\nread_labels'),
              ('RGB images in\nclass folders\n00..11,\ntrain / val', 'prepared(L)\n/ prepare'),
@@ -18,13 +22,23 @@ def pipeline():
              ('ResNet50:\npretrained start\n+ new head', 'pretrained_start\ncreate_model'), ('fine-tune', 'fit'),
              ('model.pth', 'load_model'), ('result.csv\n(name,label)', 'predict +\nwrite_submission')]
     xs = [0.066, 0.220, 0.364, 0.512, 0.656, 0.775, 0.921]                         # box centres, spaced by hand
+    # each box's look: (fill, edge, text colour, weight, size, functions' colour); nothing highlighted: 00's, unchanged
+    look = [('#e8f0fb', '#4a6fa5', 'black', 'normal', 9, '0.3') if not here else ('#f6c36b', '#7a4a00', 'black', 'bold', 8.5, '0.1')
+            if i in here else ('#f4f4f4', '0.75', '0.6', 'normal', 9, '0.65') for i in range(len(steps))]   # 8.5 bold: as wide as 9
     fig = plt.figure(figsize=(7, 1.6), dpi=80); ax = fig.add_axes((0, 0, 1, 1)); ax.set_axis_off()   # axes 0-1 = the figure
-    boxes = [ax.text(x, 0.68, s, ha='center', va='center', fontsize=9,
-                     bbox=dict(boxstyle='round,pad=0.3', fc='#e8f0fb', ec='#4a6fa5')) for x, (s, _) in zip(xs, steps)]
-    for x, (_, f) in zip(xs, steps): ax.text(x, 0.2, f, ha='center', va='center', fontsize=8, family='monospace', c='0.3')
-    for a, b in zip(boxes, boxes[1:]):
-        ax.annotate('', xy=(0, 0.5), xycoords=b, xytext=(1, 0.5), textcoords=a, arrowprops=dict(arrowstyle='->', ec='0.3'))
+    boxes = [ax.text(x, 0.68, s, ha='center', va='center', fontsize=size, c=c, weight=w, bbox=dict(boxstyle='round,pad=0.3',
+                     fc=fc, ec=ec)) for x, (s, _), (fc, ec, c, w, size, _) in zip(xs, steps, look)]
+    for x, (_, f), l in zip(xs, steps, look): ax.text(x, 0.2, f, ha='center', va='center', fontsize=8, family='monospace', c=l[-1])
+    for i, (a, b) in enumerate(zip(boxes, boxes[1:])):                      # an arrow inside the highlight stays dark
+        ax.annotate('', xy=(0, 0.5), xycoords=b, xytext=(1, 0.5), textcoords=a,
+                    arrowprops=dict(arrowstyle='->', ec='0.3' if not here or {i, i + 1} <= set(here) else '0.7'))
+    if caption: ax.text(0.995, 0.985, caption, ha='right', va='top', fontsize=7.5, style='italic', c='#7a4a00')
     return fig
+
+# lessons 01-09 open with the pipeline, their steps highlighted: (number, name, the boxes they teach)
+LESSONS = [('01', 'image modes', (0, 1)), ('02', 'look at the data', (1,)), ('03', 'folders and loaders', (1, 2)),
+           ('04', 'ResNet50', (3,)), ('05', 'training loop', (4,)), ('06', 'fine-tuning', (3, 4)),
+           ('07', 'predict and submit', (5, 6)), ('08', 'error analysis', (4, 5)), ('09', 'label audit', (0,))]
 
 def training_step():
     "05_training_loop: one training step as a cycle, with the comments of the naive loop."
@@ -121,3 +135,6 @@ if __name__ == '__main__':
     for name, draw in [('pipeline', pipeline), ('training_step', training_step), ('resnet50_stages', resnet50_stages),
                         ('out_of_fold', out_of_fold), ('strategies', strategies)]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
+    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png, 64 colours: a third of the bytes
+        buf = io.BytesIO(); fig = pipeline(here, f'{n}: {name}'); fig.savefig(buf); plt.close(fig)
+        Image.open(buf).convert('RGB').quantize(64).save(OUT/f'pipeline_{n}.png', optimize=True, dpi=(80, 80)); print(OUT/f'pipeline_{n}.png')

@@ -6,7 +6,7 @@
 Learner mode (the default) runs the lessons (nbs/0*.ipynb) in reading order, without IN_TEST, each in its own
 kernel with nbs/ as the working directory, so that they share nbs/lesson-files/ as a learner's would. It then
 keeps the outputs small (progress bars and widget views are dropped: they are live-only), writes the measured
-run time into the `*Run time: ...*` line of the lesson's second cell, and runs nbdev_clean. --fresh removes
+run time into the `*Run time: ...*` line among the lesson's first three cells, and runs nbdev_clean. --fresh removes
 nbs/lesson-files/ first, so that the times include making the shared pretrained start and the trained run.
 
 --check runs every notebook, lessons and internals, with IN_TEST=1, two at a time, and saves nothing. Cells that
@@ -113,7 +113,7 @@ def minutes(seconds: float) -> str: return 'under 1 min' if seconds < 60 else f'
 
 
 def write_time(nb, seconds: float, extra: str = '') -> None:
-    "Put the measured run time into the lesson's `*Run time: ...*` line (its second cell)."
+    "Put the measured run time into the lesson's `*Run time: ...*` line (in its first three cells)."
     line = (f"*Run time: {minutes(seconds)}{extra} in learner mode on {os.cpu_count()} CPU cores "
             f"({cpu_name()}), measured by `tools/run_nbs.py` on {time.strftime('%Y-%m-%d')}.*")
     for c in nb.cells[:3]:
@@ -147,10 +147,16 @@ def learner(paths: list[Path], fresh: bool) -> int:
         if not had_weights and (files/'source.json').is_file():
             made = json.loads((files/'source.json').read_text()).get('seconds', 0)
             extra = f" (of which about {max(1, round(made / 60))} min make the pretrained start, once for all lessons)"
-        slim(nb); write_time(nb, s, extra)
+        # the lesson that makes the pretrained start, run again with it already made: its time would leave that out,
+        # so its line keeps the time of the run that made it (from --fresh)
+        reused = had_weights and any('make the pretrained start' in c.source for c in nb.cells[:3] if c.cell_type == 'markdown')
+        slim(nb)
+        if reused: print(f'note: {p.name} reused the pretrained start; its run-time line keeps the --fresh measurement')
+        else: write_time(nb, s, extra)
         for c in nb.cells:                   # what these outputs came from: `lesson_contract` finds a cell edited since
             if c.cell_type == 'code': c.metadata['ran'] = ran_key(c.source)
-        nbformat.write(nb, p); write_index_time(p.stem, s)
+        nbformat.write(nb, p)
+        if not reused: write_index_time(p.stem, s)
         clean(p)
         rows.append((p.name, s, p.stat().st_size))
         print(f'ok   {p.name}: {s:.0f} s, {p.stat().st_size / 1e3:.0f} kB', flush=True)
