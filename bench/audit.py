@@ -116,9 +116,9 @@ def main():
         '',
         f"**The trained model's own top losses**, for comparison (each noisy run's `model.pth`; every labelled image ranked by "
         f"its loss under its given label, at the validation crop): its top {k} held "
-        f"{', '.join(map(str, tl.top_loss_hits))} of the {k} flipped labels (seeds {', '.join(map(str, tl.seed))}: recall "
+        f"{', '.join(str(int(h)) for h in tl.top_loss_hits)} of the {k} flipped labels (seeds {', '.join(map(str, tl.seed))}: recall "
         f"{(tl.top_loss_hits / k).median():.3f} median); on the training split alone, the labels it trained on, "
-        f"{', '.join(f'{h} of {n}' for h, n in zip(tl.top_loss_hits_train, tl.flipped_train))}.",
+        f"{', '.join(f'{int(h)} of {int(n)}' for h, n in zip(tl.top_loss_hits_train, tl.flipped_train))}.",
         '',
         f"**Training on each label file** (`cat12 run DATA --labels FILE --weights W --epochs {a.epochs}`, CPU default strategy "
         f"{', '.join(sorted(df.strategy.unique()))}; seeds {', '.join(map(str, a.seeds))}; test accuracy, median (min-max)):",

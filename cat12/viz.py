@@ -400,18 +400,21 @@ def grad_cam(model: torch.nn.Module, # any CNN classifier
     return _normalise(maps.float()).cpu(), c.cpu()
 
 def show_heatmap(image, # anything `to_image` shows: a path, bytes, a uint8 array, a normalised tensor
-                 heatmap, # h x w values in [0, 1] (from `grad_cam` or `class_activation_map`), stretched over the image
+                 heatmap, # h x w values in [0, 1] (from `grad_cam` or `class_activation_map`), one square per cell over the image
                  ax=None, # the axes to draw on (default: a new figure)
-                 alpha: float = 0.45, # opacity of the map
+                 alpha: float = 0.6, # opacity of the reddest cell (a cell of value v: v x alpha)
                  title: str | None = None, # above the image
                  mean=IMAGENET_MEAN, # the normalisation of a tensor image: mean
                  std=IMAGENET_STD, # and std
                 ):
-    "The image with the map drawn over it in colour (red: where the evidence for the class is)."
+    "The image with the map's cells drawn over it, in white grid squares: the redder a cell, the more evidence for the class; a cell without any leaves the image as it is."
     if ax is None: _, ax = plt.subplots(figsize=(2, 2), dpi=DPI)
     im = to_image(image, mean, std); h, w = im.shape[:2]
-    ax.imshow(im); ax.imshow(np.asarray(heatmap, dtype=np.float32), cmap='jet', alpha=alpha, extent=(0, w, h, 0),
-                             interpolation='bilinear', vmin=0, vmax=1)
+    m = np.clip(np.asarray(heatmap, dtype=np.float32), 0, 1); rows, cols = m.shape
+    red = np.zeros((rows, cols, 4), dtype=np.float32); red[..., 0] = 1; red[..., 3] = alpha * m   # red, as opaque as the evidence
+    ax.imshow(im); ax.imshow(red, extent=(0, w, h, 0), interpolation='nearest')
+    for i in range(1, rows): ax.axhline(i * h / rows, color='w', lw=0.6)
+    for j in range(1, cols): ax.axvline(j * w / cols, color='w', lw=0.6)
     ax.axis('off')
     if title: ax.set_title(title, fontsize=8)
     return ax
