@@ -407,9 +407,10 @@ def show_heatmap(image, # anything `to_image` shows: a path, bytes, a uint8 arra
                  mean=IMAGENET_MEAN, # the normalisation of a tensor image: mean
                  std=IMAGENET_STD, # and std
                 ):
-    "The image with the map's cells drawn over it, in white grid squares: the redder a cell, the more evidence for the class; a cell without any leaves the image as it is."
+    "The image in grey with the map's cells drawn over it, in white grid squares: the redder a cell, the more evidence for the class (grey, so that red reads on red fur too)."
     if ax is None: _, ax = plt.subplots(figsize=(2, 2), dpi=DPI)
     im = to_image(image, mean, std); h, w = im.shape[:2]
+    im = np.repeat(np.asarray(im, dtype=np.float32).mean(-1, keepdims=True), 3, -1) / (255 if im.dtype == np.uint8 else 1)
     m = np.clip(np.asarray(heatmap, dtype=np.float32), 0, 1); rows, cols = m.shape
     red = np.zeros((rows, cols, 4), dtype=np.float32); red[..., 0] = 1; red[..., 3] = alpha * m   # red, as opaque as the evidence
     ax.imshow(im); ax.imshow(red, extent=(0, w, h, 0), interpolation='nearest')
