@@ -23,20 +23,22 @@ HERE = Path(__file__).resolve().parent
 def top_loss_hits(run: Path, flipped_names, k: int) -> tuple[int, int, int]:
     """The trained model's own judge: rank its run's labelled images by their loss under the given label (eval crop);
     how many flipped labels are in the top k, and in the top k_train of the training split alone (the labels it trained on)."""
-    import numpy as np, torch, torch.nn.functional as F
+    import torch
     from torch.utils.data import DataLoader
     from cat12.audit import labelled
     from cat12.data import load_prepared
     from cat12.loaders import CachedImages, eval_tfms
     from cat12.predict import load_model
+    from cat12.viz import top_losses
     prep, model = load_prepared(run/'work'), load_model(run/'model.pth', device='cpu').eval()
     rows, tfm = labelled(prep), eval_tfms(model.meta['img_size'], model.meta['mean'], model.meta['std'])
-    with torch.inference_mode():
-        loss = torch.cat([F.cross_entropy(model(x), y, reduction='none') for s in ('train', 'val')
-                          for x, y in DataLoader(CachedImages(*prep.arrays(s), tfm), batch_size=64)]).numpy()
-    bad, train = rows.name.isin(flipped_names).to_numpy(), (rows.split == 'train').to_numpy()
+    with torch.inference_mode():   # the decoded squares of the work folder's cache: nothing is read or decoded again
+        probs = torch.cat([model(x).softmax(1) for s in ('train', 'val')
+                           for x, _ in DataLoader(CachedImages(*prep.arrays(s), tfm), batch_size=64)]).numpy()
+    y, bad, train = rows.label.to_numpy(), rows.name.isin(flipped_names).to_numpy(), (rows.split == 'train').to_numpy()
     k_train = int((bad & train).sum())
-    return int(bad[np.argsort(-loss)[:k]].sum()), int(bad[train][np.argsort(-loss[train])[:k_train]].sum()), k_train
+    return (int(bad[top_losses(probs, y, k).idx].sum()),
+            int(bad[train][top_losses(probs[train], y[train], k_train).idx].sum()), k_train)
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -163,7 +163,7 @@ def _audit_model(num_classes: int, model, weights):
 def audit(prep: Prepared | str | Path, # from `prepare`, or its work folder
           model: nn.Module | None = None, # a pretrained torchvision-style ResNet (default: from `weights`)
           weights=None, # a ResNet50 state dict (e.g. from `cat12 pretrain`); default: ImageNet's, if cached
-          folds: int | None = None, # k: each image is judged by a head trained on the other k-1 folds (None: 10, or fewer if a class has fewer images)
+          folds: int | None = None, # k: each image is judged by a head trained on the other k-1 folds (None: `FOLDS`, or fewer if a class has fewer images)
           flip: bool = True, # judge each image by the mean of its features and its mirror image's (test-time augmentation)
           img_size: int = 64, # input size of the network in pixels (the centre crop of the cached squares)
           seed: int = 0, # seeds the folds and the heads

@@ -134,6 +134,9 @@ def write_index_time(name: str, seconds: float) -> None:
     print(f'note: no row for {name} in the lessons table of nbs/index.ipynb')
 
 
+MADE_START = 'make the pretrained start'   # in the run-time line of the lesson that makes it (00)
+
+
 def learner(paths: list[Path], fresh: bool) -> int:
     os.environ.pop('IN_TEST', None)
     files = NBS/'lesson-files'
@@ -146,10 +149,10 @@ def learner(paths: list[Path], fresh: bool) -> int:
         extra = ''
         if not had_weights and (files/'source.json').is_file():
             made = json.loads((files/'source.json').read_text()).get('seconds', 0)
-            extra = f" (of which about {max(1, round(made / 60))} min make the pretrained start, once for all lessons)"
+            extra = f" (of which about {max(1, round(made / 60))} min {MADE_START}, once for all lessons)"
         # the lesson that makes the pretrained start, run again with it already made: its time would leave that out,
         # so its line keeps the time of the run that made it (from --fresh)
-        reused = had_weights and any('make the pretrained start' in c.source for c in nb.cells[:3] if c.cell_type == 'markdown')
+        reused = had_weights and any(MADE_START in c.source for c in nb.cells[:3] if c.cell_type == 'markdown')
         slim(nb)
         if reused: print(f'note: {p.name} reused the pretrained start; its run-time line keeps the --fresh measurement')
         else: write_time(nb, s, extra)
