@@ -15,7 +15,7 @@ On a quiet machine (nothing else running):
 Results: bench/audit_results.md and bench/audit_results.csv.
 """
 from __future__ import annotations
-import argparse, json, os, re, subprocess, sys, tempfile, time
+import argparse, atexit, shutil, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -60,6 +60,7 @@ def main():
         pretrain(weights, progress=False)
     side = json.loads(weights.with_suffix('.json').read_text())
     tmp = Path(tempfile.mkdtemp(prefix='cat12-audit-bench-'))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)   # its data and runs take GBs
     data = make_sample(tmp/'data', 'full', label_noise=a.noise)
     flipped = pd.read_csv(data/'flipped_labels.csv')
     t0 = time.perf_counter(); prep = prepare(data, tmp/'work', cache_size=resize_size(a.img_size), progress=False)

@@ -8,7 +8,7 @@ averaged with its mirror image's. Recall of the top k (k = the number flipped, 6
 accuracy. Results: bench/audit_variants.md.
 """
 from __future__ import annotations
-import argparse, statistics, tempfile, time
+import argparse, atexit, shutil, statistics, tempfile, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +29,7 @@ def main():
     from cat12.sample import make_sample
     model = create_model(12, weights_path=a.weights)
     tmp, rows = Path(tempfile.mkdtemp(prefix='cat12-audit-variants-')), []
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)   # its data and runs take GBs
     for draw in a.draws:
         data = make_sample(tmp/f'data-{draw}', 'full', seed=draw, label_noise=a.noise)
         flipped = set(pd.read_csv(data/'flipped_labels.csv').name)

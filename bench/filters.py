@@ -1,4 +1,5 @@
-"""The first convolution of ResNet50 from random weights and from `cat12 pretrain`'s weights, as one PNG.
+"""The first convolution of ResNet50 from random weights and from `cat12 pretrain`'s weights, as one PNG; and how far
+each stage's convolutions moved from their exact random start (mean |w - w0| / |w0|), printed.
 
     python bench/filters.py [--weights bench/source.pth] [--out bench/transfer_filters.png]
 
@@ -29,6 +30,16 @@ def main():
     pad = lambda x: np.pad(np.asarray(x), ((0, 0), (0, w - np.asarray(x).shape[1]), (0, 0)), constant_values=255)
     plt.imsave(a.out, np.concatenate([pad(i) for i in imgs]))
     print(f'wrote {a.out}')
+    import json, pandas as pd
+    from cat12.model import load_pretrained
+    side = json.loads(Path(a.weights).with_suffix('.json').read_text())
+    w1 = load_pretrained(a.weights)                       # pretrain's start, rebuilt exactly: its seed and zero_init
+    w0 = create_model(len(side['classes']), pretrained=False, seed=side['seed'], zero_init=True).state_dict()
+    change = {}
+    for k, w in w1.items():
+        if w.ndim == 4: change.setdefault(k.split('.')[0] if k.startswith('layer') else 'stem', []).append(((w - w0[k]).norm() / w0[k].norm()).item())
+    print(f"relative change from the random start ({side['epochs']} epochs at {side['img_size']} px, source accuracy {side['source_acc']}):")
+    print(pd.Series({s: float(np.mean(c)) for s, c in change.items()}).round(2).to_string())
 
 if __name__ == '__main__':
     main()

@@ -25,7 +25,7 @@ from .model import create_model
 from .strategies import cached_activations, is_resnet
 from .loop import TrainConfig, train_loop
 from .predict import list_images
-from .viz import fig_png, image_grid, png_thumbnail
+from .viz import StillView, fig_png, image_grid, png_thumbnail, still_png
 
 # %% auto #0
 __all__ = ['NEAR', 'FOLDS', 'phashes', 'hamming', 'labelled', 'near_duplicates', 'folds_of', 'out_of_fold', 'rank_labels',
@@ -246,7 +246,7 @@ def write_clean(labels, # the label file the run used (only read)
     return out, len(gone)
 
 # %% ../nbs/17c_audit.ipynb #7611bdfe
-class SuspectReview(widgets.VBox):
+class SuspectReview(StillView, widgets.VBox):
     "Page through the suspects and tick the labels that are wrong; the ticks are kept in `confirmed`."
     def __init__(self, res: Audit, # from `audit`
                  prep: Prepared, # the prepared data `res` was computed on (for the images)
@@ -281,3 +281,9 @@ class SuspectReview(widgets.VBox):
         self._busy = False
         self.count.value = f'{len(self.confirmed)} ticked'
 
+    def still(self) -> bytes | None:
+        "The current suspect with its labels and score, as a PNG picture."
+        if not len(self.sus): return None
+        r, c = self.sus.iloc[self.slider.value], self.prep.classes
+        return still_png(bytes(self.image.value), [f"suspect {self.slider.value + 1} of {len(self.sus)}", r['name'],
+                         f"given: {c[r['given']]}", f"suggested: {c[r['suggested']]}", f"score: {r['score']:.2f}"])

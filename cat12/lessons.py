@@ -58,10 +58,11 @@ class Lesson:
     def expect(self, ok: bool, # the claim, evaluated
                claim: str, # what the lesson's text says, e.g. 'accuracy well above chance'
               ):
-        "A claim the lesson makes about its results: asserted on the drawn sample at full size; a printed note on other data; skipped in test mode."
+        "A claim the lesson makes about its results: a one-line note when it fails; an error only on the drawn sample under `tools/run_nbs.py` ($CAT12_CHECK_CLAIMS); skipped in test mode."
         if ok or self.small: return
-        if self.drawn: raise AssertionError(f'the lesson expected: {claim}')
-        print(f'note: on this data, not so: {claim}')
+        if self.drawn and os.environ.get('CAT12_CHECK_CLAIMS'): raise AssertionError(f'the lesson expected: {claim}')
+        print(f'note: the text expects {claim}; not so in this run (your settings differ from the lesson\'s?)' if self.drawn
+              else f'note: on this data, not so: {claim}')
     def cleanup(self):
         "Test mode: remove the temporary folder (learner mode keeps everything for the next lesson)."
         if self.small and not os.environ.get('CAT12_KEEP_FILES'): shutil.rmtree(self.root, ignore_errors=True)

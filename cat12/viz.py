@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_viz.ipynb #1eda84de
 from __future__ import annotations
-import html, io
+import base64, html, io
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -27,8 +27,8 @@ __all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_
            'image_grid', 'fig_png', 'show_batch', 'plot_history', 'LivePlot', 'plot_lr_schedule', 'plot_runs',
            'show_filters', 'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy',
            'top_losses', 'plot_top_losses', 'show_predictions', 'class_activation_map', 'grad_cam', 'show_heatmap',
-           'plot_heatmaps', 'model_view', 'image_paths', 'png_thumbnail', 'DatasetBrowser', 'model_predict_fn', 'top_k',
-           'UploadPredict']
+           'plot_heatmaps', 'model_view', 'image_paths', 'png_thumbnail', 'StillView', 'still_png', 'DatasetBrowser',
+           'model_predict_fn', 'top_k', 'UploadPredict']
 
 # %% ../nbs/13_viz.ipynb #1ddd86d0
 DPI = 80  # figures a learner can read, small enough to keep notebooks light (large picture grids are saved as JPEG)
@@ -467,7 +467,28 @@ def png_thumbnail(src, # a path, bytes, or an H x W x 3 uint8 array (a cached sq
     im.thumbnail((size, size))
     buf = io.BytesIO(); im.save(buf, format='PNG'); return buf.getvalue()
 
-class DatasetBrowser(widgets.VBox):
+class StillView:
+    "Mixin for a widget: its display carries a still picture of its view (`still`) beside the live widget, for readers without a kernel (GitHub, a static page); JupyterLab shows the live widget."
+    def still(self) -> bytes | None: return None   # PNG bytes, or None for no picture
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs) or {}
+        data['text/plain'] = f'{type(self).__name__}: a live widget; run the notebook to use it'
+        png = self.still()
+        if png: data['image/png'] = base64.b64encode(png).decode('ascii')
+        return data
+
+def still_png(image: bytes, # the widget's image, PNG bytes (b'' for none)
+              lines: list[str], # its text, one line each
+              ) -> bytes:
+    "A still of a widget: its image with its text beside it, and a note that the widget needs a running notebook."
+    fig, (a, b) = plt.subplots(1, 2, figsize=(5, 2.2), gridspec_kw=dict(width_ratios=[1, 1.3]))
+    if image: a.imshow(Image.open(io.BytesIO(image)).convert('RGB'))
+    a.axis('off'); b.axis('off')
+    b.text(0, 1, '\n'.join(lines), va='top', fontsize=9, family='monospace')
+    b.text(0, 0, '(a still: run the notebook to use the widget)', va='bottom', fontsize=8, color='grey')
+    return fig_png(fig, dpi=72)
+
+class DatasetBrowser(StillView, widgets.VBox):
     "A class dropdown and an image slider, showing each image with its real format, mode, size and status."
     def __init__(self, manifest: pd.DataFrame, # one row per image: name, label, format, mode, width, height, status
                  work=None, # the work folder of `prepare`; not needed when `manifest` has a `path` column
@@ -499,7 +520,7 @@ class DatasetBrowser(widgets.VBox):
 
     def _show(self, change=None):
         rows = self.rows()
-        if not len(rows): self.info.value, self.image.value = 'no images', b''; return
+        if not len(rows): self.info.value, self.image.value, self._facts = 'no images', b'', {}; return
         r = rows.iloc[min(self.slider.value, len(rows) - 1)]
         facts = {'name': r['name'], 'split': r.get('split', ''), 'real format': r.get('format'), 'mode': r.get('mode'),
                  'size': f"{r.get('width', 0):.0f} x {r.get('height', 0):.0f}", 'status': r.get('status')}
@@ -507,6 +528,11 @@ class DatasetBrowser(widgets.VBox):
         except Cat12Error as e: self.image.value = b''; facts['cannot show'] = str(e)
         self.info.value = '<table>' + ''.join(f'<tr><td><b>{k}</b></td><td>{html.escape(str(v))}</td></tr>'
                                               for k, v in facts.items()) + '</table>'
+        self._facts = facts
+
+    def still(self) -> bytes:
+        "The current image and its facts, as a PNG picture."
+        return still_png(bytes(self.image.value), [f'class: {self.dropdown.label}', *(f'{k}: {v}' for k, v in self._facts.items())])
 
 # %% ../nbs/13_viz.ipynb #41265f74
 def model_predict_fn(model: torch.nn.Module, # a classifier returning logits
@@ -528,7 +554,7 @@ def top_k(probs, # one probability per class
     probs = np.asarray(probs, dtype=np.float64); idx = np.argsort(-probs, kind='stable')[:k]
     return pd.DataFrame(dict(label=idx, name=[str(classes[i]) for i in idx], prob=probs[idx]))
 
-class UploadPredict(widgets.VBox):
+class UploadPredict(StillView, widgets.VBox):
     "Upload an image and see the top-k classes with their probabilities; with a model, also where it looked (Grad-CAM)."
     def __init__(self, predict_fn=None, # image bytes -> class probabilities
                  classes: list | None = None, # class names (default: meta['classes'] or 0..C-1)
@@ -575,3 +601,8 @@ class UploadPredict(widgets.VBox):
         self.result.value = (f'<b>{html.escape(f["name"])}</b><table>' +
                              ''.join(f'<tr><td>{html.escape(r.name)}</td><td>{r.prob:.1%}</td></tr>' for r in self.top.itertuples())
                              + '</table>')
+
+    def still(self) -> bytes | None:
+        "After an upload: the image and its top classes, as a PNG picture; before: None (the text says what to do)."
+        if not self.image.value or getattr(self, 'top', None) is None: return None
+        return still_png(bytes(self.image.value), [f'{r.name}: {r.prob:.1%}' for r in self.top.itertuples()])
