@@ -64,7 +64,7 @@ def _test_squares(prep: Prepared) -> tuple[list, list, list]:
     "The test images as squares like the cached ones (names, squares), and the unreadable ones as problems."
     names, squares, problems = [], [], []
     for name, src in list_images(prep.test) if prep.test else []:
-        try: squares.append(fit_square(load_rgb(src, draft=prep.cache_size), prep.cache_size)); names.append(name)
+        try: squares.append(fit_square(load_rgb(src, draft=prep.cache_size), prep.cache_size, prep.resize)); names.append(name)
         except (Cat12Error, *BAD_IMAGE_ERRORS) as e: problems.append(f'test image {name}: unreadable, not compared: {e}')
     return names, squares, problems
 

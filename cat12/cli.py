@@ -101,7 +101,7 @@ def _cmd_prepare(a, # the parsed command line
     "`cat12 prepare`: extract, check and decode DATA into a work folder, print a summary and return the `Prepared`."
     from cat12.data import prepare, resize_size
     prep = prepare(data or a.data, out or a.out, cache_size=resize_size(img_size or a.img_size), valid_pct=a.valid_pct,
-                   seed=a.seed, reuse=True, labels=getattr(a, 'labels', None))
+                   seed=a.seed, reuse=True, labels=getattr(a, 'labels', None), resize=getattr(a, 'resize', 'crop'))
     if prep.reused: print(f'reusing {prep.work}: prepared earlier from the same files with the same settings')
     m = prep.manifest
     print(f"prepared {prep.work}: {(m.split == 'train').sum()} train, {(m.split == 'val').sum()} val, "
@@ -109,11 +109,18 @@ def _cmd_prepare(a, # the parsed command line
     for p in prep.problems[:20]: print('  ' + p)
     return prep
 
+def _resize_option(p):
+    "--resize: how each picture becomes a square."
+    from cat12.files import RESIZE
+    p.add_argument('--resize', choices=RESIZE, default='crop', help="how each picture becomes a square: its centre ('crop', "
+                   "the default), all of it squeezed ('squish') or bordered ('pad'); prediction does the same")
+
 def _prepare_args(p):
     "`prepare`'s arguments."
     p.add_argument('data', help='the dataset folder'); p.add_argument('--out', required=True, help='the work folder to write')
     p.add_argument('--img-size', type=_positive(int), default=64, help='input size the cache is made for (default: 64)')
     p.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
+    _resize_option(p)
     p.add_argument('--seed', type=int, default=0)
     _labels_option(p)
 
@@ -378,6 +385,7 @@ def _run_args(p):
     p.add_argument('data', nargs='?', default=None, help='folder with cat_12_train.zip, train_list.txt, cat_12_test.zip (default: the generated sample)')
     p.add_argument('--out', default='cat12-run', help='run folder (default: ./cat12-run)')
     p.add_argument('--valid-pct', type=_fraction, default=0.1, help='share held out for validation (default: 0.1)')
+    _resize_option(p)
     _labels_option(p)
     p.add_argument('--strict', action='store_true',
                    help='stop before training if a test image cannot be read (default: give it the most frequent training class)')

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .core import Cat12Error, atomic_path, atomic_write, progress_bar, write_zip
 from .sample import ANSWERS, BREEDS, LABELS, random_names
-from .files import (NUM_CLASSES, IMAGENET_MEAN, IMAGENET_STD, DataFiles, find_data, ZipReport, scan_zip, extract_zip,
+from .files import (NUM_CLASSES, RESIZE, IMAGENET_MEAN, IMAGENET_STD, DataFiles, find_data, ZipReport, scan_zip, extract_zip,
                          fit_square, folder_images, resize_size, _decode)   # 11a_files
 
 # %% auto #0
@@ -148,6 +148,7 @@ def _survey(labels: pd.DataFrame, # from `read_labels`
             keep: bool, # keep the decoded squares and converted JPEGs (prepare), or only check (inspect)
             full: bool = True, # decode every image; False reads headers only
             workers: int | None = None, progress: bool = True,
+            resize: str = 'crop', # how the kept squares are made (`fit_square`)
            ) -> tuple[pd.DataFrame, list, list]:
     "Decode every image once; return the manifest, the (square, jpeg) of each row and the problems."
     problems = [f"{label_file} line {r.line}: {r.name}: no such image" for r in labels[~labels.name.isin(train)].itertuples()]
@@ -157,7 +158,7 @@ def _survey(labels: pd.DataFrame, # from `read_labels`
     rows = ([('train', n, l) for n, l in zip(have.name, have.label)] + [('train', n, -1) for n in unlabelled]
             + [('test', n, -1) for n in sorted(test)])
     header = 'header' if not full else None
-    jobs = ([(train[n], size, header or ('keep' if keep else 'check')) for n in have.name]
+    jobs = ([(train[n], size, header or ('keep' if keep else 'check'), resize) for n in have.name]
             + [(train[n], size, header or 'check') for n in unlabelled] + [(test[n], size, header or 'test') for n in sorted(test)])
     res = _decode_all(jobs, 'decode', workers, progress)
     m = pd.DataFrame([dict(split=s, name=n, label=l, **facts) for (s, n, l), (facts, _, _) in zip(rows, res)],
@@ -240,6 +241,7 @@ class Prepared:
     problems: list             # everything reported, one line each
     test: Path | None = None   # the folder of test images, if any
     reused: bool = False       # True when `prepare(..., reuse=True)` found this work folder already made from the same inputs
+    resize: str = 'crop'       # how each picture became a square: 'crop', 'squish' or 'pad' (`fit_square`)
 
     def arrays(self, split: str, # 'train' or 'val'
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -286,10 +288,13 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
             workers: int | None = None, # decoding processes (default: up to 2)
             reuse: bool = False, # if `work` was prepared from the same files (names, sizes, times) and settings, use it as it is
             labels=None, # a label file to use instead of DATA/train_list.txt (e.g. one written by `cat12 audit --write-clean`)
+            resize: str = 'crop', # how each picture becomes a square: 'crop' (its centre), 'squish' or 'pad' (`fit_square`)
            ) -> Prepared:
     "Extract, check and decode every image once; build class folders, a split, a cache and a manifest in `work`."
+    if resize not in RESIZE: raise Cat12Error(f"resize={resize!r}: use one of {', '.join(RESIZE)}")
     files, work = find_data(data, labels), Path(work)
-    settings = dict(cache_size=cache_size, valid_pct=valid_pct, seed=seed, num_classes=num_classes, inputs=_fingerprint(files))
+    settings = dict(cache_size=cache_size, valid_pct=valid_pct, seed=seed, num_classes=num_classes, inputs=_fingerprint(files),
+                    resize=resize)
     if reuse and (old := _prepared_with(work, settings)): return old
     if work.resolve() == Path(data).resolve() or Path(data).resolve() in work.resolve().parents \
             or work.resolve() in Path(data).resolve().parents:
@@ -300,7 +305,7 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
     test_files, test_dir = {}, None
     if files.test is not None: test_dir, test_files, p = _images_in(files.test, work/'raw'/'test'); problems += p
     m, extra, p = _survey(labels, train_files, test_files, files.labels.name, cache_size, keep=True,
-                          workers=workers, progress=progress)
+                          workers=workers, progress=progress, resize=resize)
     problems += p
     ok = (m.split == 'train') & (m.status == 'ok')
     m.loc[ok, 'split'] = split_train_val(m[ok], valid_pct, seed)
@@ -314,7 +319,7 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
     atomic_write(work/'classes.json', json.dumps(dict(   # written last: a work folder with it is complete
         classes=classes, **settings, test=str(test_dir) if test_dir else None,
         val=sorted(m.loc[m.split == 'val', 'name'])), indent=1))
-    return Prepared(work, m, classes, cache_size, problems, test_dir)
+    return Prepared(work, m, classes, cache_size, problems, test_dir, resize=resize)
 
 def _fingerprint(files: DataFiles) -> str:
     "A hash of the input files' paths, sizes and modification times: cheap to compute, and changed by any edit."
@@ -328,7 +333,7 @@ def _prepared_with(work: Path, settings: dict) -> Prepared | None:
     "The work folder as it is, if it was prepared with exactly these settings and inputs and is complete; else None."
     try:
         info = json.loads((work/'classes.json').read_text())
-        if {k: info.get(k) for k in settings} != settings or not (work/'cache'/f"train-{settings['cache_size']}.npy").is_file(): return None
+        if {k: info.get(k, 'crop' if k == 'resize' else None) for k in settings} != settings or not (work/'cache'/f"train-{settings['cache_size']}.npy").is_file(): return None
         prep = load_prepared(work)
     except (OSError, ValueError, Cat12Error): return None
     prep.reused = True
@@ -343,7 +348,8 @@ def load_prepared(work, # a work folder written by `prepare`
     info = json.loads((work/'classes.json').read_text())
     m = pd.read_csv(work/'manifest.csv', keep_default_na=False, dtype={'name': str, 'sha1': str, 'reason': str})
     problems = (work/'problems.txt').read_text().splitlines() if (work/'problems.txt').is_file() else []
-    return Prepared(work, m, info['classes'], info['cache_size'], problems, Path(info['test']) if info.get('test') else None)
+    return Prepared(work, m, info['classes'], info['cache_size'], problems, Path(info['test']) if info.get('test') else None,
+                    resize=info.get('resize', 'crop'))
 
 # %% ../nbs/12_data.ipynb #a3940f74
 _LOADERS = {'CachedImages', 'SeededSampler', 'train_tfms', 'eval_crop', 'eval_tfms', 'DataLoaders', 'get_dls'}

@@ -71,7 +71,7 @@ def export_onnx(checkpoint, # a model.pth written by cat12
         if len(prep.classes) != model.fc.out_features:
             raise Cat12Error(f"{work}: {len(prep.classes)} classes, but the model has {model.fc.out_features} outputs")
     meta = dict(format='cat12-onnx', classes=list(m.get('classes') or range(model.fc.out_features)), img_size=size,
-                mean=list(mean), std=list(std),
+                mean=list(mean), std=list(std), resize=m.get('resize', 'crop'),
                 arch=m.get('arch', 'resnet50'), strategy=m.get('strategy'), int8=False, checkpoint=Path(checkpoint).name,
                 versions=dict(m.get('versions') or {}, onnx=onnx.__version__, onnxruntime=onnxruntime.__version__))
     net = Deployable(model, meta['mean'], meta['std']).eval()

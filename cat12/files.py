@@ -16,7 +16,7 @@ from .images import image_info, load_rgb
 from .sample import LABELS, TEST_ZIP, TRAIN_ZIP
 
 # %% auto #0
-__all__ = ['NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE', 'MAX_ASPECT', 'DataFiles', 'find_data', 'ZipReport', 'scan_zip', 'extract_zip', 'fit_square', 'resize_size', 'folder_images']
+__all__ = ['NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE', 'MAX_ASPECT', 'RESIZE', 'DataFiles', 'find_data', 'ZipReport', 'scan_zip', 'extract_zip', 'fit_square', 'resize_size', 'folder_images']
 
 # %% ../nbs/12_data.ipynb #d8a6d9b5
 NUM_CLASSES = 12
@@ -123,11 +123,22 @@ def extract_zip(path, # the zip file (only read)
 # %% ../nbs/12_data.ipynb #0a2b2b7f
 MIN_SIDE, MAX_ASPECT = 8, 20   # smaller or more elongated images are skipped, with the reason
 
+RESIZE = ('crop', 'squish', 'pad')   # how a picture becomes a square: cut its ends, squeeze it whole, or fill its short side
+
 def fit_square(im: Image.Image, # an RGB image
                size: int, # side of the square, in pixels
+               resize: str = 'crop', # 'crop': the centre square; 'squish': the whole picture, distorted; 'pad': the whole picture, filled out
               ) -> np.ndarray:
-    "Resize the short side of `im` to `size` and centre-crop a square, as a HxWx3 uint8 array."
-    w, h = im.size; s = min(w, h); l, t = (w - s) // 2, (h - s) // 2
+    "`im` as a `size` x `size` square (HxWx3 uint8): its centre square ('crop'), or all of it squeezed ('squish') or bordered in ImageNet's mean colour ('pad')."
+    w, h = im.size
+    if resize == 'squish': return np.asarray(im.resize((size, size), Image.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
+    if resize == 'pad':                 # the long side to `size`, then a border of the mean colour (0 once normalised)
+        nw, nh = max(1, round(w * size / max(w, h))), max(1, round(h * size / max(w, h)))
+        out = Image.new('RGB', (size, size), tuple(round(255 * m) for m in IMAGENET_MEAN))
+        out.paste(im.resize((nw, nh), Image.BILINEAR, reducing_gap=3.0), ((size - nw) // 2, (size - nh) // 2))
+        return np.asarray(out, dtype=np.uint8)
+    if resize != 'crop': raise Cat12Error(f"resize={resize!r}: use one of {', '.join(RESIZE)}")
+    s = min(w, h); l, t = (w - s) // 2, (h - s) // 2
     # crop first, then resize only the square: the same picture, with less work than resizing the whole image
     return np.asarray(im.resize((size, size), Image.BILINEAR, box=(l, t, l + s, t + s), reducing_gap=3.0), dtype=np.uint8)
 
@@ -136,8 +147,8 @@ def _upright_rgb_jpeg(info: dict) -> bool:
     return info['format'] == 'JPEG' and info['mode'] == 'RGB' and info['orientation'] in (1, None)
 
 def _decode(job: tuple) -> tuple:
-    "Decode one image once; `job` is (path or bytes, size, what: 'keep' | 'check' | 'test' | 'header'). Returns (facts, square, jpeg)."
-    src, size, what = job
+    "Decode one image once; `job` is (path or bytes, size, what: 'keep' | 'check' | 'test' | 'header'[, resize]). Returns (facts, square, jpeg)."
+    src, size, what, *rest = job; resize = rest[0] if rest else 'crop'
     if isinstance(src, Exception): return dict(status='skipped', reason=str(src)), None, None
     raw = src if isinstance(src, bytes) else Path(src).read_bytes()
     info = image_info(raw)
@@ -159,7 +170,7 @@ def _decode(job: tuple) -> tuple:
     jpeg = None
     if not upright:                     # converted: keep a full-size RGB JPEG for the class folder
         buf = io.BytesIO(); im.save(buf, format='JPEG', quality=95); jpeg = buf.getvalue()
-    return facts, fit_square(im, size), jpeg
+    return facts, fit_square(im, size, resize), jpeg
 
 # %% ../nbs/12_data.ipynb #f12d0002
 def resize_size(img_size: int, # side of the centre square the model sees

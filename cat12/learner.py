@@ -93,6 +93,7 @@ def run_meta(model: nn.Module, # the model being trained
         if k in meta and meta[k] != v and not (k != 'img_size' and np.allclose(meta[k], v)):
             raise Cat12Error(f"meta {k}={meta[k]} but the loaders feed {k}={v}: leave {k} out of meta, fit records the loaders'")
         meta[k] = v
+    if getattr(dls, 'resize', None): meta['resize'] = dls.resize   # predict makes its squares the same way
     meta.setdefault('pretrained', bool(getattr(model, 'pretrained', False)))
     if getattr(model, 'weights_info', None): meta.setdefault('weights', dict(model.weights_info))
     return {**meta, 'strategy': strategy}

@@ -84,6 +84,7 @@ class DataLoaders:
     img_size: int | None = None   # side of the square images, in pixels
     mean: tuple | None = None     # the normalisation applied: per-channel mean
     std: tuple | None = None      # and standard deviation
+    resize: str = 'crop'          # how the pictures became squares (`fit_square`): prediction must do the same
 
 def get_dls(prep: Prepared, # the result of `prepare`
             img_size: int = 224, # side of the square the model sees
@@ -99,4 +100,4 @@ def get_dls(prep: Prepared, # the result of `prepare`
     return DataLoaders(DataLoader(CachedImages(xt, yt, train_tfms(img_size, mean, std)), sampler=SeededSampler(len(xt), seed),
                                   drop_last=len(xt) > batch_size, **kw),
                        DataLoader(CachedImages(xv, yv, eval_tfms(img_size, mean, std)), shuffle=False, **kw),
-                       prep.classes, img_size, tuple(mean), tuple(std))
+                       prep.classes, img_size, tuple(mean), tuple(std), getattr(prep, 'resize', 'crop'))

@@ -130,11 +130,11 @@ class TorchModel:
 TTA_VIEWS = {False: 1, 'flip': 2, 'crops': 10}
 
 def _load_squares(items: list, # (name, source) pairs, as `list_images` gives them
-                  short: int, on_error) -> tuple[np.ndarray, dict]:
+                  short: int, on_error, resize: str = 'crop') -> tuple[np.ndarray, dict]:
     "Decode the images into an N x short x short x 3 uint8 array of centre squares, and {name: error} for unreadable ones."
     out, errors = np.zeros((len(items), short, short, 3), np.uint8), {}
     for i, (name, src) in enumerate(items):
-        try: out[i] = fit_square(load_rgb(src, draft=short), short)
+        try: out[i] = fit_square(load_rgb(src, draft=short), short, resize)
         except Cat12Error as e:
             msg = f"{name}: {str(e).split(': ', 1)[-1]}"   # name the file, also for zip members read as bytes
             if on_error == 'raise': raise Cat12Error(msg + " (on_error=LABEL, or --on-error LABEL, writes a label for it instead)") from None
@@ -168,7 +168,7 @@ def predict(model, # a torch model (e.g. from `load_model`) or an `OnnxModel`
     if onnx and img_size not in (None, meta['img_size']):
         raise Cat12Error(f"img_size={img_size}: this exported model takes {meta['img_size']} px images only")
     img_size, mean, std = expected_input(meta, getattr(model, 'path', None), img_size)
-    short = resize_size(img_size)
+    short, resize = resize_size(img_size), meta.get('resize', 'crop')   # squares made as in training (`fit_square`)
     runner = model if onnx else TorchModel(model, mean, std, fuse)   # one interface: squares() and run()
     if on_error != 'raise' and not (isinstance(on_error, (int, np.integer)) and 0 <= on_error < runner.num_classes):
         raise Cat12Error(f"on_error={on_error!r}: use 'raise' or a label from 0 to {runner.num_classes - 1}")
@@ -177,7 +177,7 @@ def predict(model, # a torch model (e.g. from `load_model`) or an `OnnxModel`
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
     probs, errors = [], {}
     with ThreadPoolExecutor(1) as pool, progress_bar(total=len(items), desc='predict', unit='img', disable=not progress) as bar:
-        job = lambda b: pool.submit(_load_squares, b, short, on_error) if prefetch else _load_squares(b, short, on_error)
+        job = lambda b: pool.submit(_load_squares, b, short, on_error, resize) if prefetch else _load_squares(b, short, on_error, resize)
         pending = job(batches[0])
         for j in range(len(batches)):
             arr, errs = pending.result() if prefetch else pending

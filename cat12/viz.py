@@ -439,12 +439,12 @@ def model_view(model: torch.nn.Module, # a classifier; its `meta` (or `meta`) sa
                images, # paths, bytes or H x W x 3 uint8 arrays; a normalised batch is returned as it is
                meta: dict | None = None, # img_size, mean, std (default: `model.meta`)
               ) -> torch.Tensor:
-    "The batch `model` sees for `images`: resized, centre-cropped and normalised as the validation images were."
+    "The batch `model` sees for `images`: made square, cropped and normalised as the validation images were."
     if isinstance(images, torch.Tensor) and images.is_floating_point(): return images
     size, mean, std = expected_input(meta or getattr(model, 'meta', {}), getattr(model, 'path', None))
     short, tfm = resize_size(size), eval_tfms(size, mean, std)
     def one(im):
-        arr = fit_square(load_rgb(im, draft=short), short) if isinstance(im, (str, Path, bytes)) else np.asarray(im)
+        arr = fit_square(load_rgb(im, draft=short), short, (meta or getattr(model, 'meta', {})).get('resize', 'crop')) if isinstance(im, (str, Path, bytes)) else np.asarray(im)
         return tfm(torch.from_numpy(np.array(arr)).permute(2, 0, 1))   # a writable copy
     return torch.stack([one(im) for im in images])
 

@@ -3,7 +3,7 @@
 
 Usage: python tools/build_readme.py [--check]   (--check exits 1 when README.md differs from the build)
 """
-import sys
+import posixpath, re, sys
 
 import yaml
 from pathlib import Path
@@ -33,7 +33,15 @@ def build() -> str:
         c.pop('id', None); cells.append(c)
     nb.cells = cells
     md, _ = MarkdownExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(dict2nb(nb))
-    return HEADER + head + md.strip() + '\n'
+    return HEADER + head + from_root(md).strip() + '\n'
+
+def from_root(md: str) -> str:
+    "index.ipynb's relative links are written from nbs/ (so that they work in JupyterLab); README.md's from the root."
+    def fix(m):
+        link = m[1]
+        if re.match(r'[a-z]+:|#|/', link): return m[0]                  # a URL, an anchor or an absolute path
+        return f'](' + posixpath.normpath('nbs/' + link) + ')'
+    return re.sub(r'\]\(([^)\s]+)\)', fix, md)
 
 if __name__ == '__main__':
     text, readme = build(), ROOT/'README.md'

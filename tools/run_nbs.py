@@ -33,7 +33,7 @@ def clean(path: Path) -> None:
     subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(path)], check=True, cwd=ROOT)
 
 
-def lessons() -> list[Path]: return sorted(NBS.glob('0[0-9]_*.ipynb'))
+def lessons() -> list[Path]: return sorted(NBS.glob('0[0-9]*_*.ipynb'))
 def notebooks() -> list[Path]: return sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')))
 
 
