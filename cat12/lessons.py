@@ -19,7 +19,8 @@ from .learner import fit
 from .transfer import pretrain
 
 # %% auto #0
-__all__ = ['LESSON_DIR', 'Lesson', 'lesson_setup', 'prepared', 'pretrained_start', 'trained_run', 'ran_key', 'lesson_contract']
+__all__ = ['LESSON_DIR', 'Lesson', 'lesson_setup', 'prepared', 'pretrained_start', 'trained_run', 'noisy_copy', 'ran_key',
+           'lesson_contract']
 
 # %% ../nbs/19_lessons.ipynb #0af869db
 LESSON_DIR = 'lesson-files'   # learner mode: the lessons' shared folder, beside the notebooks
@@ -109,6 +110,17 @@ def trained_run(L: Lesson, # from `lesson_setup`
     dls = get_dls(prep, img_size=L.img_size, batch_size=L.batch_size)
     fit(model, dls, epochs=L.epochs, out=L.run, seed=0, progress=progress)
     return L.run
+
+# %% ../nbs/19_lessons.ipynb #b2d9nz02
+def noisy_copy(L: Lesson, # from `lesson_setup`
+               noise: float = 0.03, # the share of the training labels moved to another breed
+              ) -> tuple[Prepared, pd.DataFrame | None]:
+    "The drawn sample again with `noise` of its labels flipped, prepared, and the flipped labels (name, true, given); on other data, `prepared(L)` and None."
+    if not L.drawn: return prepared(L), None
+    noisy = L.root/'cat12-noisy'
+    if not (noisy/'flipped_labels.csv').is_file(): make_sample(noisy, preset=L.preset, label_noise=noise)   # its last file: written once
+    prep = prepare(noisy, L.root/'work-cat12-noisy', cache_size=resize_size(L.img_size), progress=False, reuse=True)
+    return prep, pd.read_csv(noisy/'flipped_labels.csv')
 
 # %% ../nbs/19_lessons.ipynb #1e550c02
 def ran_key(source: str, # a code cell's source
