@@ -589,8 +589,13 @@ class UploadPredict(StillView, widgets.VBox):
 
     def _uploaded(self, change=None):
         files = self.upload.value
-        if not files: return
-        f = files[-1]; data = bytes(f['content'])
+        if files: self.show(bytes(files[-1]['content']), files[-1]['name'])
+
+    def show(self, data: bytes, # an image file's bytes
+             name: str = 'example', # its name, shown above the breeds
+            ):
+        "Predict `data` as an upload would: an example to show before the learner uploads a photo of their own."
+        f = dict(name=name)
         try:
             self.image.value = png_thumbnail(data, self.size)
             probs = np.asarray(self.predict_fn(data), dtype=np.float64)
