@@ -14,7 +14,7 @@ import pandas as pd
 
 from .core import Cat12Error, atomic_path, atomic_write, progress_bar, write_zip
 from .sample import ANSWERS, BREEDS, LABELS, random_names
-from .files import (NUM_CLASSES, RESIZE, IMAGENET_MEAN, IMAGENET_STD, DataFiles, find_data, ZipReport, scan_zip, extract_zip,
+from .files import (NUM_CLASSES, check_resize, IMAGENET_MEAN, IMAGENET_STD, DataFiles, find_data, ZipReport, scan_zip, extract_zip,
                          fit_square, folder_images, resize_size, _decode)   # 11a_files
 
 # %% auto #0
@@ -291,7 +291,7 @@ def prepare(data, # folder with the zips (or extracted folders) and train_list.t
             resize: str = 'crop', # how each picture becomes a square: 'crop' (its centre), 'squish' or 'pad' (`fit_square`)
            ) -> Prepared:
     "Extract, check and decode every image once; build class folders, a split, a cache and a manifest in `work`."
-    if resize not in RESIZE: raise Cat12Error(f"resize={resize!r}: use one of {', '.join(RESIZE)}")
+    check_resize(resize)                # refused before anything is written
     files, work = find_data(data, labels), Path(work)
     settings = dict(cache_size=cache_size, valid_pct=valid_pct, seed=seed, num_classes=num_classes, inputs=_fingerprint(files),
                     resize=resize)

@@ -16,7 +16,7 @@ from .images import image_info, load_rgb
 from .sample import LABELS, TEST_ZIP, TRAIN_ZIP
 
 # %% auto #0
-__all__ = ['NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE', 'MAX_ASPECT', 'RESIZE', 'DataFiles', 'find_data', 'ZipReport', 'scan_zip', 'extract_zip', 'fit_square', 'resize_size', 'folder_images']
+__all__ = ['NUM_CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLUTTER', 'MIN_SIDE', 'MAX_ASPECT', 'RESIZE', 'DataFiles', 'find_data', 'ZipReport', 'scan_zip', 'extract_zip', 'check_resize', 'fit_square', 'resize_size', 'folder_images']
 
 # %% ../nbs/12_data.ipynb #d8a6d9b5
 NUM_CLASSES = 12
@@ -125,19 +125,23 @@ MIN_SIDE, MAX_ASPECT = 8, 20   # smaller or more elongated images are skipped, w
 
 RESIZE = ('crop', 'squish', 'pad')   # how a picture becomes a square: cut its ends, squeeze it whole, or fill its short side
 
+def check_resize(resize: str) -> str:
+    "`resize` if it is one of `RESIZE`, else a one-line error."
+    if resize not in RESIZE: raise Cat12Error(f"resize={resize!r}: use one of {', '.join(RESIZE)}")
+    return resize
+
 def fit_square(im: Image.Image, # an RGB image
                size: int, # side of the square, in pixels
                resize: str = 'crop', # 'crop': the centre square; 'squish': the whole picture, distorted; 'pad': the whole picture, filled out
               ) -> np.ndarray:
     "`im` as a `size` x `size` square (HxWx3 uint8): its centre square ('crop'), or all of it squeezed ('squish') or bordered in ImageNet's mean colour ('pad')."
     w, h = im.size
-    if resize == 'squish': return np.asarray(im.resize((size, size), Image.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
+    if check_resize(resize) == 'squish': return np.asarray(im.resize((size, size), Image.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
     if resize == 'pad':                 # the long side to `size`, then a border of the mean colour (0 once normalised)
         nw, nh = max(1, round(w * size / max(w, h))), max(1, round(h * size / max(w, h)))
         out = Image.new('RGB', (size, size), tuple(round(255 * m) for m in IMAGENET_MEAN))
         out.paste(im.resize((nw, nh), Image.BILINEAR, reducing_gap=3.0), ((size - nw) // 2, (size - nh) // 2))
         return np.asarray(out, dtype=np.uint8)
-    if resize != 'crop': raise Cat12Error(f"resize={resize!r}: use one of {', '.join(RESIZE)}")
     s = min(w, h); l, t = (w - s) // 2, (h - s) // 2
     # crop first, then resize only the square: the same picture, with less work than resizing the whole image
     return np.asarray(im.resize((size, size), Image.BILINEAR, box=(l, t, l + s, t + s), reducing_gap=3.0), dtype=np.uint8)

@@ -100,4 +100,4 @@ def get_dls(prep: Prepared, # the result of `prepare`
     return DataLoaders(DataLoader(CachedImages(xt, yt, train_tfms(img_size, mean, std)), sampler=SeededSampler(len(xt), seed),
                                   drop_last=len(xt) > batch_size, **kw),
                        DataLoader(CachedImages(xv, yv, eval_tfms(img_size, mean, std)), shuffle=False, **kw),
-                       prep.classes, img_size, tuple(mean), tuple(std), getattr(prep, 'resize', 'crop'))
+                       prep.classes, img_size, tuple(mean), tuple(std), prep.resize)

@@ -441,10 +441,11 @@ def model_view(model: torch.nn.Module, # a classifier; its `meta` (or `meta`) sa
               ) -> torch.Tensor:
     "The batch `model` sees for `images`: made square, cropped and normalised as the validation images were."
     if isinstance(images, torch.Tensor) and images.is_floating_point(): return images
-    size, mean, std = expected_input(meta or getattr(model, 'meta', {}), getattr(model, 'path', None))
-    short, tfm = resize_size(size), eval_tfms(size, mean, std)
+    meta = meta or getattr(model, 'meta', {})
+    size, mean, std = expected_input(meta, getattr(model, 'path', None))
+    short, tfm, resize = resize_size(size), eval_tfms(size, mean, std), meta.get('resize', 'crop')
     def one(im):
-        arr = fit_square(load_rgb(im, draft=short), short, (meta or getattr(model, 'meta', {})).get('resize', 'crop')) if isinstance(im, (str, Path, bytes)) else np.asarray(im)
+        arr = fit_square(load_rgb(im, draft=short), short, resize) if isinstance(im, (str, Path, bytes)) else np.asarray(im)
         return tfm(torch.from_numpy(np.array(arr)).permute(2, 0, 1))   # a writable copy
     return torch.stack([one(im) for im in images])
 
@@ -568,7 +569,7 @@ class UploadPredict(StillView, widgets.VBox):
             meta = meta or getattr(model, 'meta', {}); predict_fn = model_predict_fn(model, meta)
             expected_input(meta, getattr(model, 'path', None))   # a model whose input size is unknown is refused now, not at the upload
             classes = classes or meta.get('classes')
-        self.predict_fn, self.classes, self.k, self.size = predict_fn, classes, k, size
+        self.predict_fn, self.classes, self.k, self.size, self.top = predict_fn, classes, k, size, None
         self.model = model if heatmap and model is not None and hasattr(model, 'layer4') else None
         self.meta = meta or {}
         self.upload = widgets.FileUpload(accept='image/*', multiple=False, description='cat photo')
@@ -595,19 +596,18 @@ class UploadPredict(StillView, widgets.VBox):
              name: str = 'example', # its name, shown above the breeds
             ):
         "Predict `data` as an upload would: an example to show before the learner uploads a photo of their own."
-        f = dict(name=name)
         try:
             self.image.value = png_thumbnail(data, self.size)
             probs = np.asarray(self.predict_fn(data), dtype=np.float64)
         except Cat12Error as e:
-            self.image.value = b''; self.result.value = f'<b>cannot read {html.escape(f["name"])}</b>: {html.escape(str(e))}'; return
+            self.image.value = b''; self.result.value = f'<b>cannot read {html.escape(name)}</b>: {html.escape(str(e))}'; return
         self.top = top_k(probs, self.classes or list(range(len(probs))), self.k)
         self.heat.value = self._heat(data, int(self.top.label[0])) if self.model is not None else b''
-        self.result.value = (f'<b>{html.escape(f["name"])}</b><table>' +
+        self.result.value = (f'<b>{html.escape(name)}</b><table>' +
                              ''.join(f'<tr><td>{html.escape(r.name)}</td><td>{r.prob:.1%}</td></tr>' for r in self.top.itertuples())
                              + '</table>')
 
     def still(self) -> bytes | None:
         "After an upload: the image and its top classes, as a PNG picture; before: None (the text says what to do)."
-        if not self.image.value or getattr(self, 'top', None) is None: return None
+        if not self.image.value or self.top is None: return None
         return still_png(bytes(self.image.value), [f'{r.name}: {r.prob:.1%}' for r in self.top.itertuples()])

@@ -6,7 +6,7 @@
 Learner mode (the default) runs the lessons (nbs/0*.ipynb) in reading order, without IN_TEST, each in its own
 kernel with nbs/ as the working directory, so that they share nbs/lesson-files/ as a learner's would. It then
 keeps the outputs small (progress bars and widget views are dropped: they are live-only; cat12's widgets leave a
-still picture and a line of text), writes the measured run time into the `*Run time: ...*` line among the lesson's
+still picture), writes the measured run time into the `*Run time: ...*` line among the lesson's
 first three cells, and runs nbdev_clean. It sets CAT12_CHECK_CLAIMS, so that a claim of the text that fails on the
 drawn sample (`Lesson.expect`) stops the run. --fresh removes nbs/lesson-files/ first, so that the times include
 making the shared pretrained start and the trained run.
@@ -93,8 +93,7 @@ def slim(nb) -> None:
         for o in c.get('outputs', []):
             if o.get('output_type') in ('display_data', 'execute_result') and LIVE_ONLY in o.get('data', {}):
                 o['data'] = {k: v for k, v in o['data'].items() if k != LIVE_ONLY}
-                text = ''.join(o['data'].get('text/plain', ''))   # cat12's widgets (`StillView`) also give a still picture
-                if set(o['data']) <= {'text/plain'} and 'a live widget' not in text: continue   # 'HBox(children=...)' says nothing
+                if set(o['data']) <= {'text/plain'}: continue      # 'HBox(children=...)' says nothing either; cat12's widgets add a still
             if o.get('output_type') == 'stream':
                 o['text'] = strip_progress(o.get('text', ''))
                 if not o['text'].strip(): continue
