@@ -19,8 +19,8 @@ from .learner import fit
 from .transfer import pretrain
 
 # %% auto #0
-__all__ = ['LESSON_DIR', 'Lesson', 'lesson_setup', 'prepared', 'pretrained_start', 'trained_run', 'noisy_copy', 'ran_key',
-           'lesson_contract']
+__all__ = ['LESSON_DIR', 'Lesson', 'lesson_setup', 'prepared', 'pretrained_start', 'trained_run', 'noisy_copy', 'bench_summary',
+           'ran_key', 'lesson_contract']
 
 # %% ../nbs/19_lessons.ipynb #0af869db
 LESSON_DIR = 'lesson-files'   # learner mode: the lessons' shared folder, beside the notebooks
@@ -122,6 +122,22 @@ def noisy_copy(L: Lesson, # from `lesson_setup`
     prep = prepare(noisy, L.root/'work-cat12-noisy', cache_size=resize_size(L.img_size), progress=False, reuse=True)
     return prep, pd.read_csv(noisy/'flipped_labels.csv')
 
+# %% ../nbs/19_lessons.ipynb #bnchsm02
+def bench_summary(rows: dict, # bench row -> the lesson's name for it, in the order to show
+                  size: int = 64, # keep the runs at this input size
+                  path=None, # default: the repository's bench/transfer_results.csv (written by bench/transfer.py)
+                 ) -> pd.DataFrame | None:
+    "One row per way of training: epochs, seeds, the median, lowest and highest test accuracy, the median seconds; None when the file is not here."
+    import cat12
+    path = Path(path) if path else Path(cat12.__file__).parents[1]/'bench'/'transfer_results.csv'
+    if not path.is_file(): print(f'{path}: not here (it comes with the project repository)'); return None
+    b = pd.read_csv(path)
+    b = b[(b['size'] == size) & b.row.isin(list(rows))]
+    t = b.groupby('row').agg(epochs=('epochs', 'max'), seeds=('seed', 'nunique'), test_acc=('test_acc', 'median'),
+                             lowest=('test_acc', 'min'), highest=('test_acc', 'max'), seconds=('train_s', 'median'))
+    t = t.reindex([r for r in rows if r in t.index]).round(3)
+    return t.set_index(t.index.map(rows).rename('way of training'))
+
 # %% ../nbs/19_lessons.ipynb #1e550c02
 def ran_key(source: str, # a code cell's source
            ) -> str:
@@ -129,7 +145,7 @@ def ran_key(source: str, # a code cell's source
     return hashlib.sha1(source.encode('utf-8')).hexdigest()[:12]
 
 def lesson_contract(path, # a lesson notebook, e.g. nbs/05_training_loop.ipynb
-                    max_cells: int = 45, # "about 40 cells or fewer"
+                    max_cells: int = 40, # "about 40 cells or fewer"
                     max_code_lines: int = 30, # the longest code cell a reader takes in at a glance
                    ) -> list[str]:
     "What the lesson at `path` lacks of the lessons' contract; an empty list when it keeps all of it."
