@@ -2,6 +2,8 @@
 
     python bench/transfer.py [--weights FILE] [--sizes 64] [--seeds 0 1 2] [--epochs 3] [--rows features partial ...]
 
+The rows with a peak learning rate in their name ('finetune, lr 3e-3', ...) run only when named in --rows.
+
 What it does, on a quiet machine (nothing else running):
 1. `cat12 pretrain`'s defaults (`cat12.transfer.pretrain`) into --weights, unless that file exists; its sidecar
    records how long it took.
@@ -23,15 +25,19 @@ import argparse, json, os, resource, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROWS = {  # name: (weights, strategy, lr_mult: None for `TrainConfig`'s)
-    'features': ('pretrained', 'features', None),
-    'partial': ('pretrained', 'partial', None),
-    'finetune': ('pretrained', 'finetune', None),
-    'finetune, lr_mult 10': ('pretrained', 'finetune', 10),   # gentler discriminative rates: the stem at lr/10
-    'finetune, lr_mult 3': ('pretrained', 'finetune', 3),
-    'full, one lr': ('pretrained', 'full', None),
-    'from scratch': ('random', 'full', None),
+ROWS = {  # name: (weights, strategy, lr_mult, peak lr; None: `TrainConfig`'s and `DEFAULTS`')
+    'features': ('pretrained', 'features', None, None),
+    'partial': ('pretrained', 'partial', None, None),
+    'finetune': ('pretrained', 'finetune', None, None),
+    'finetune, lr_mult 10': ('pretrained', 'finetune', 10, None),   # gentler discriminative rates: the stem at lr/10
+    'finetune, lr_mult 3': ('pretrained', 'finetune', 3, None),
+    'finetune, lr 3e-3': ('pretrained', 'finetune', None, 3e-3),   # each way at a higher peak: near lr_find's suggestion
+    'finetune, lr 1e-2': ('pretrained', 'finetune', None, 1e-2),
+    'full, one lr': ('pretrained', 'full', None, None),
+    'full, one lr 3e-3': ('pretrained', 'full', None, 3e-3),
+    'from scratch': ('random', 'full', None, None),
 }
+DEFAULT_ROWS = [r for r, (_, _, _, lr) in ROWS.items() if lr is None]   # the rows at `DEFAULTS`' peak; the others on request
 
 def one(cfg: dict) -> dict:
     "One run in this process: train with the row's strategy, predict the test images, score them."
@@ -50,7 +56,7 @@ def one(cfg: dict) -> dict:
                   std=info['std'] or (0.229, 0.224, 0.225), seed=cfg['seed'])
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()
-        extra = {'lr_mult': cfg['lr_mult']} if cfg.get('lr_mult') else {}
+        extra = {k: cfg[k] for k in ('lr_mult', 'lr') if cfg.get(k)}
         model, hist = fit(model, dls, epochs=cfg['epochs'], seed=cfg['seed'], strategy=cfg['strategy'],
                           cache_dir=cache, progress=False, **extra)
         train_s = time.perf_counter() - t0
@@ -75,7 +81,7 @@ def main():
     p.add_argument('--sizes', type=int, nargs='+', default=[64])
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--epochs', type=int, default=3, help='epochs of every row (features: 10 head epochs)')
-    p.add_argument('--rows', nargs='+', default=list(ROWS), choices=list(ROWS))
+    p.add_argument('--rows', nargs='+', default=DEFAULT_ROWS, choices=list(ROWS))
     p.add_argument('--data', default=None, help='the full generated sample (default: drawn into a temporary folder)')
     p.add_argument('--out', default=str(HERE/'transfer_results'), help='results: OUT.csv and OUT.md')
     p.add_argument('--merge', nargs='+', default=None, metavar='CSV', help='only write the report of these runs (later files replace earlier runs)')
@@ -104,14 +110,14 @@ def main():
         prepare(data, work, cache_size=resize_size(size), progress=False)
         for seed in a.seeds:
             for name in a.rows:
-                kind, strategy, lr_mult = ROWS[name]
+                kind, strategy, lr_mult, lr = ROWS[name]
                 cfg = dict(work=str(work), data=str(data), weights=str(weights), weights_kind=kind, strategy=strategy,
-                           size=size, seed=seed, epochs=a.epochs, lr_mult=lr_mult)
+                           size=size, seed=seed, epochs=a.epochs, lr_mult=lr_mult, lr=lr)
                 t0 = time.perf_counter()
                 out = subprocess.run([sys.executable, __file__, '--one', json.dumps(cfg)], capture_output=True, text=True)
                 line = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
                 if out.returncode or not line: print(out.stdout[-2000:], out.stderr[-3000:]); raise SystemExit(f'{name} failed')
-                r = dict(size=size, seed=seed, row=name, strategy=strategy, weights=kind, lr_mult=lr_mult, **json.loads(line[0][7:]),
+                r = dict(size=size, seed=seed, row=name, strategy=strategy, weights=kind, lr_mult=lr_mult, lr=lr, **json.loads(line[0][7:]),
                          process_s=round(time.perf_counter() - t0, 1))
                 rows.append(r); print(r, flush=True)
     import pandas as pd

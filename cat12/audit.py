@@ -252,9 +252,11 @@ class SuspectReview(StillView, widgets.VBox):
                  prep: Prepared, # the prepared data `res` was computed on (for the images)
                  k: int | None = 50, # how many of the most doubtful to show (None: all)
                  size: int = 160, # side of the shown image in pixels
+                 classes: list | None = None, # names for the labels 0-11 (default: `prep.classes`, '00'..'11')
                 ):
         self.sus = res.suspects if k is None else res.suspects.head(k)
         self.prep, self.size, self.confirmed, self._busy = prep, size, set(), False
+        self.classes = list(classes or prep.classes)
         self.arrays = {s: prep.arrays(s)[0] for s in ('train', 'val')}
         self.slider = widgets.IntSlider(min=0, max=max(len(self.sus) - 1, 0), description='suspect', continuous_update=False)
         self.image, self.info = widgets.Image(format='png', layout=widgets.Layout(width=f'{size}px')), widgets.HTML()
@@ -272,7 +274,7 @@ class SuspectReview(StillView, widgets.VBox):
 
     def _show(self, change=None):
         if not len(self.sus): self.info.value = 'no suspects'; return
-        r = self.sus.iloc[self.slider.value]; c = self.prep.classes
+        r = self.sus.iloc[self.slider.value]; c = self.classes
         self._busy = True
         self.image.value = png_thumbnail(self.arrays[r['split']][int(r['pos'])], self.size)
         self.info.value = (f"<b>{html.escape(r['name'])}</b><br>given: {c[r['given']]}<br>suggested: {c[r['suggested']]}"
@@ -284,6 +286,6 @@ class SuspectReview(StillView, widgets.VBox):
     def still(self) -> bytes | None:
         "The current suspect with its labels and score, as a PNG picture."
         if not len(self.sus): return None
-        r, c = self.sus.iloc[self.slider.value], self.prep.classes
+        r, c = self.sus.iloc[self.slider.value], self.classes
         return still_png(bytes(self.image.value), [f"suspect {self.slider.value + 1} of {len(self.sus)}", r['name'],
                          f"given: {c[r['given']]}", f"suggested: {c[r['suggested']]}", f"score: {r['score']:.2f}"])

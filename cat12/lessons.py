@@ -69,12 +69,29 @@ class Lesson:
         if self.small and not os.environ.get('CAT12_KEEP_FILES'): shutil.rmtree(self.root, ignore_errors=True)
 
 # %% ../nbs/19_lessons.ipynb #bac6d623
+def _alive(pid: int) -> bool:
+    "Is process `pid` still running? (On Windows, where signal 0 would end it, every other process counts as running.)"
+    if pid == os.getpid() or os.name == 'nt': return True
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass
+    return True
+
+def _test_root() -> Path:
+    "Test mode: a new folder for this lesson, after removing what earlier lessons left: those of this process, and of processes that have ended."
+    base = Path(tempfile.gettempdir())/'cat12-lessons'
+    base.mkdir(exist_ok=True)
+    for d in base.iterdir():
+        pid = d.name.split('-')[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid)): shutil.rmtree(d, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f'{os.getpid()}-', dir=base))
+
 def lesson_setup(data=None, # a Cat-12 folder; None: $CAT12_DATA, else the generated sample
-                 root=None, # where to write (default: `LESSON_DIR` in learner mode, a new temporary folder in test mode)
+                 root=None, # where to write (default: `LESSON_DIR` in learner mode; in test mode, a new temporary folder that the next lesson removes)
                 ) -> Lesson:
     "The lesson's data folder (the sample is written once if needed), its output folder and its sizes."
     small = bool(os.environ.get('IN_TEST'))
-    root = Path(root) if root else Path(tempfile.mkdtemp(prefix='cat12-lesson-') if small else LESSON_DIR)
+    root = Path(root) if root else _test_root() if small else Path(LESSON_DIR)
     data = data or os.environ.get('CAT12_DATA')
     L = Lesson(small, Path(data or root/'cat12-sample').expanduser(), root, img_size=32 if small else 64,
                epochs=1 if small else 3, batch_size=16 if small else 32, drawn=data is None)

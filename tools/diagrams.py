@@ -87,6 +87,29 @@ def resnet50_stages():
         if i: ax.annotate('', xy=(i + 0.5 - w / 2 - 0.02, 0.45), xytext=(i - 0.22, 0.45), arrowprops=dict(arrowstyle='->', color='0.4'))
     return fig
 
+def convolution():
+    "04_resnet50: a 3x3 filter with stride 2 and padding 1 on a 6x6 grid; each output number is the weighted sum of the 3x3 pixels under the filter, and the output grid is half as wide."
+    fig = plt.figure(figsize=(6.4, 2.6), dpi=80); ax = fig.add_axes((0, 0, 1, 1)); ax.set_axis_off(); ax.set_aspect('equal')
+    ax.set_xlim(-1.6, 14.6); ax.set_ylim(-2.7, 8.4)
+    ax.add_patch(plt.Rectangle((-1, -1), 8, 8, fc='none', ec='0.6', ls=':', lw=1))   # the padding: a border of zeros
+    for i in range(6):
+        for j in range(6): ax.add_patch(plt.Rectangle((j, 5 - i), 1, 1, fc='#e8f0fb', ec='#4a6fa5', lw=0.6))
+    windows = [(-1, 'C1', 0), (1, 'C2', 1)]              # (first column of the 3x3 window, colour, output column)
+    for x0, colour, oc in windows:
+        ax.add_patch(plt.Rectangle((x0, 4), 3, 3, fc=colour, alpha=0.25, ec=colour, lw=2))
+    for i in range(3):
+        for j in range(3):
+            hit = {0: 'C1', 1: 'C2'}.get(j) if i == 0 else None
+            ax.add_patch(plt.Rectangle((10 + j, 3.5 - i), 1, 1, fc=hit or '#e8f0fb', alpha=0.6 if hit else 1, ec='#4a6fa5', lw=0.8))
+    for x0, colour, oc in windows:
+        ax.annotate('', xy=(10.5 + oc, 4.5), xytext=(x0 + 3, 6.2 - oc * 0.6),
+                    arrowprops=dict(arrowstyle='->', color=colour, lw=1.5, connectionstyle='arc3,rad=-0.2'))
+    ax.text(3, -1.8, 'input grid, 6 x 6 (one channel of many);\ndotted: padding, a border of zeros', ha='center', va='center', fontsize=8)
+    ax.text(11.5, 0.2, 'output grid, 3 x 3', ha='center', va='center', fontsize=8)
+    ax.text(11.5, 6.6, '3x3 filter, stride 2: it moves 2 cells\nat a time (orange, then green); each\noutput = weighted sum of the 9 under it', ha='center',
+            va='center', fontsize=8)
+    return fig
+
 def out_of_fold():
     "09_label_audit: 5 folds; each round trains a head on four and predicts the fifth, so every image is judged by a head that never saw its label."
     k = 5
@@ -133,7 +156,7 @@ def strategies():
 if __name__ == '__main__':
     OUT.mkdir(exist_ok=True)
     for name, draw in [('pipeline', pipeline), ('training_step', training_step), ('resnet50_stages', resnet50_stages),
-                        ('out_of_fold', out_of_fold), ('strategies', strategies)]:
+                        ('out_of_fold', out_of_fold), ('strategies', strategies), ('convolution', convolution)]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
     for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 05b), 64 colours: a third of the bytes
         buf = io.BytesIO(); fig = pipeline(here, f'{n}: {name}'); fig.savefig(buf); plt.close(fig)

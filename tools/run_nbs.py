@@ -8,8 +8,10 @@ kernel with nbs/ as the working directory, so that they share nbs/lesson-files/ 
 keeps the outputs small (progress bars and widget views are dropped: they are live-only; cat12's widgets leave a
 still picture), writes the measured run time into the `*Run time: ...*` line among the lesson's
 first three cells, and runs nbdev_clean. It sets CAT12_CHECK_CLAIMS, so that a claim of the text that fails on the
-drawn sample (`Lesson.expect`) stops the run. --fresh removes nbs/lesson-files/ first, so that the times include
-making the shared pretrained start and the trained run.
+drawn sample (`Lesson.expect`) stops the run. Before a lesson runs, the files it keeps for itself are removed
+(lesson-files/NN-*, named after lesson NN), so that its time is a first run's; the shared ones (the sample, the work
+folder, the pretrained start, the trained run) stay, as the lessons before it left them. --fresh removes
+nbs/lesson-files/ first, so that the times include making the shared pretrained start and the trained run.
 
 --check runs every notebook, lessons and internals, with IN_TEST=1, two at a time, and saves nothing. Cells that
 nbdev_test skips (#| eval: false, and the flags in settings.ini's tst_flags, e.g. #| slow) are skipped here too.
@@ -146,6 +148,8 @@ def learner(paths: list[Path], fresh: bool) -> int:
     if fresh: shutil.rmtree(files, ignore_errors=True)
     rows, fail = [], 0
     for p in paths:
+        for own in files.glob(p.stem.split('_')[0] + '-*'):   # this lesson's own files: its time is a first run's
+            shutil.rmtree(own) if own.is_dir() else own.unlink()
         had_weights = (files/'source.pth').is_file()
         nb, s, err = execute(p, test=False)
         if err: print(f'FAIL {p.name} after {s:.0f} s: {err}'); fail += 1; continue
