@@ -380,4 +380,5 @@ d = { 'settings': { 'branch': 'main',
                            'cat12.viz.still_png': ('viz.html#still_png', 'cat12/viz.py'),
                            'cat12.viz.to_image': ('viz.html#to_image', 'cat12/viz.py'),
                            'cat12.viz.top_k': ('viz.html#top_k', 'cat12/viz.py'),
-                           'cat12.viz.top_losses': ('viz.html#top_losses', 'cat12/viz.py')}}}
+                           'cat12.viz.top_losses': ('viz.html#top_losses', 'cat12/viz.py'),
+                           'cat12.viz.trait_table': ('viz.html#trait_table', 'cat12/viz.py')}}}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_lessons.ipynb #b85e4b5d
 from __future__ import annotations
-import hashlib, json, os, shutil, tempfile
+import atexit, hashlib, json, os, shutil, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +91,11 @@ def lesson_setup(data=None, # a Cat-12 folder; None: $CAT12_DATA, else the gener
                 ) -> Lesson:
     "The lesson's data folder (the sample is written once if needed), its output folder and its sizes."
     small = bool(os.environ.get('IN_TEST'))
-    root = Path(root) if root else _test_root() if small else Path(LESSON_DIR)
+    if root: root = Path(root)
+    elif small:
+        root = _test_root()
+        if not os.environ.get('CAT12_KEEP_FILES'): atexit.register(shutil.rmtree, root, True)   # also at exit, where Python exits normally
+    else: root = Path(LESSON_DIR)
     data = data or os.environ.get('CAT12_DATA')
     L = Lesson(small, Path(data or root/'cat12-sample').expanduser(), root, img_size=32 if small else 64,
                epochs=1 if small else 3, batch_size=16 if small else 32, drawn=data is None)

@@ -23,12 +23,12 @@ from .loaders import eval_tfms
 from .predict import expected_input
 
 # %% auto #0
-__all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes', 'to_image',
-           'image_grid', 'fig_png', 'show_batch', 'plot_history', 'LivePlot', 'plot_lr_schedule', 'plot_runs',
-           'show_filters', 'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy',
-           'top_losses', 'plot_top_losses', 'show_predictions', 'class_activation_map', 'grad_cam', 'show_heatmap',
-           'plot_heatmaps', 'model_view', 'image_paths', 'png_thumbnail', 'StillView', 'still_png', 'DatasetBrowser',
-           'model_predict_fn', 'top_k', 'UploadPredict']
+__all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes', 'trait_table',
+           'to_image', 'image_grid', 'fig_png', 'show_batch', 'plot_history', 'LivePlot', 'plot_lr_schedule',
+           'plot_runs', 'show_filters', 'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy',
+           'plot_class_accuracy', 'top_losses', 'plot_top_losses', 'show_predictions', 'class_activation_map',
+           'grad_cam', 'show_heatmap', 'plot_heatmaps', 'model_view', 'image_paths', 'png_thumbnail', 'StillView',
+           'still_png', 'DatasetBrowser', 'model_predict_fn', 'top_k', 'UploadPredict']
 
 # %% ../nbs/13_viz.ipynb #1ddd86d0
 DPI = 80  # figures a learner can read, small enough to keep notebooks light (large picture grids are saved as JPEG)
@@ -104,6 +104,16 @@ def plot_image_sizes(df: pd.DataFrame, # columns width and height, one row per i
                  f'{n_ext} with aspect beyond {extreme}:1', fontsize=10)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/13_viz.ipynb #trtab002
+def trait_table(specs: list, # dataclasses, one per breed, with a `name` field (e.g. `cat12.sample.BREED_SPECS`)
+               ):
+    "The breeds' recipes, one row per breed: each colour (an RGB tuple) painted in its cell and written as hex; a pandas Styler."
+    from dataclasses import asdict
+    t = pd.DataFrame([asdict(s) for s in specs]).set_index('name')
+    paint = lambda v: f'background-color: rgb{v}; color: {"white" if sum(v) < 384 else "black"}' if isinstance(v, tuple) else ''
+    text = lambda v: '#{:02x}{:02x}{:02x}'.format(*v) if isinstance(v, tuple) else f'{v:.2f}' if isinstance(v, float) else str(v)
+    return t.style.apply(lambda col: col.map(paint)).format(text)
 
 # %% ../nbs/13_viz.ipynb #020d561c
 def to_image(x, # a path or bytes, an H x W x 3 uint8 array, or a C x H x W tensor (normalised if float)
