@@ -70,8 +70,8 @@ class Lesson:
 
 # %% ../nbs/19_lessons.ipynb #bac6d623
 def _alive(pid: int) -> bool:
-    "Is process `pid` still running? (On Windows, where signal 0 would end it, every other process counts as running.)"
-    if pid == os.getpid() or os.name == 'nt': return True
+    "Is process `pid` still running? (On Windows, where signal 0 would end it, every process counts as running.)"
+    if os.name == 'nt': return True
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: pass
@@ -90,18 +90,15 @@ def lesson_setup(data=None, # a Cat-12 folder; None: $CAT12_DATA, else the gener
                  root=None, # where to write (default: `LESSON_DIR` in learner mode; in test mode, a new temporary folder that the next lesson removes)
                 ) -> Lesson:
     "The lesson's data folder (the sample is written once if needed), its output folder and its sizes."
-    small = bool(os.environ.get('IN_TEST'))
-    if root: root = Path(root)
-    elif small:
-        root = _test_root()
-        if not os.environ.get('CAT12_KEEP_FILES'): atexit.register(shutil.rmtree, root, True)   # also at exit, where Python exits normally
-    else: root = Path(LESSON_DIR)
+    small, given_root = bool(os.environ.get('IN_TEST')), root is not None
+    root = Path(root) if root else _test_root() if small else Path(LESSON_DIR)
     data = data or os.environ.get('CAT12_DATA')
     L = Lesson(small, Path(data or root/'cat12-sample').expanduser(), root, img_size=32 if small else 64,
                epochs=1 if small else 3, batch_size=16 if small else 32, drawn=data is None)
     if L.drawn and not all((L.data/f).is_file() for f in SAMPLE_FILES): make_sample(L.data, preset=L.preset)
     if not (L.data/LABELS).is_file(): raise Cat12Error(f"{L.data}: no {LABELS} here; point DATA at a Cat-12 folder (or None for the sample)")
     root.mkdir(parents=True, exist_ok=True)
+    if small and not given_root: atexit.register(L.cleanup)   # also at exit, where Python exits normally
     return L
 
 # %% ../nbs/19_lessons.ipynb #43ca01a7
