@@ -107,7 +107,10 @@ def main():
     rows = []
     for size in a.sizes:
         work = Path(tmp.name)/f'work-{size}'
-        prepare(data, work, cache_size=resize_size(size), progress=False)
+        prep = prepare(data, work, cache_size=resize_size(size), progress=False)
+        n = prep.manifest[prep.manifest.status == 'ok'].split.value_counts()
+        target = (f"{'the full generated sample' if a.data is None else f'`{a.data}`'}, "
+                  f"{n.get('train', 0)} train / {n.get('val', 0)} valid / {n.get('test', 0)} test images")
         for seed in a.seeds:
             for name in a.rows:
                 kind, strategy, lr_mult, lr = ROWS[name]
@@ -124,16 +127,17 @@ def main():
     df = pd.DataFrame(rows)
     df['probe_s'] = round(probe_s, 3)
     df.to_csv(a.out + '.csv', index=False)
-    print(write_report(df, a.out, side, a.rows))
+    print(write_report(df, a.out, side, a.rows, target))
 
-def write_report(df, out: str, side: dict, rows: list) -> str:
+def write_report(df, out: str, side: dict, rows: list,
+                 target: str = 'the full generated sample, 1944 train / 216 valid / 240 test images') -> str:
     "The tables of `df` (one row per run) as markdown, written to OUT.md; also the values for CPU_BENCH."
     seeds = sorted(df.seed.unique()); epochs = int(df[df.strategy != 'features'].epochs.max()) if (df.strategy != 'features').any() else 3
     probe_s = float(df.probe_s.dropna().iloc[0]) if 'probe_s' in df and df.probe_s.notna().any() else float('nan')
     lines = [f"Measured by `bench/transfer.py` on {os.cpu_count()} CPU cores ({time.strftime('%Y-%m-%d')}), nothing else running.",
              f"Weights: `cat12 pretrain` defaults ({side['epochs']} epochs at {side['img_size']} px on {side['train_images']} "
              f"images of {len(side['classes'])} source breeds): source accuracy {side['source_acc']:.3f}, {side['seconds']:.0f} s.",
-             f"Target: the full generated sample, 1944 train / 216 valid / 240 test images; {epochs} epochs "
+             f"Target: {target}; {epochs} epochs "
              f"(features: 10 head epochs on cached features; partial and finetune: after 1 head epoch); seeds {', '.join(map(str, seeds))}. "
              f"Time: `fit`, caching and warm-up included. Accuracy: median (min-max) over the seeds. `probe_speed(64)['train']`: {probe_s:.4f} s per image (of the first run listed).", '']
     for size, g in df.groupby('size'):
