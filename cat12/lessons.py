@@ -114,6 +114,7 @@ def pretrained_start(L: Lesson, # from `lesson_setup`
                     ) -> Path:
     "The pretrained ResNet50 weights the lessons fine-tune (`cat12 pretrain`'s defaults), made once into `L.weights`."
     if L.weights.is_file() and L.weights.with_suffix('.json').is_file(): return L.weights
+    print(f"making the pretrained start once, into {L.weights}: the lessons' longest step; later lessons reuse it", flush=True)
     kw = dict(epochs=1, img_size=32, per_class=2, sizes=(100, 160)) if L.small else {}
     return pretrain(L.weights, cache=L.root/'source-data', progress=progress, **kw)
 
@@ -123,6 +124,7 @@ def trained_run(L: Lesson, # from `lesson_setup`
                ) -> Path:
     "`L.run`, holding model.pth and history.csv of the pretrained ResNet50 trained on `L.data` (made once)."
     if (L.run/'model.pth').is_file() and (L.run/'history.csv').is_file(): return L.run
+    print(f'training the run of 00_start_here once, into {L.run}; later lessons reuse it', flush=True)
     prep = prepared(L)
     model = create_model(len(prep.classes), weights_path=pretrained_start(L, progress=progress))
     dls = get_dls(prep, img_size=L.img_size, batch_size=L.batch_size)
