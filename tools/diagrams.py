@@ -37,7 +37,8 @@ def pipeline(here=(), caption=None):
 
 # lessons 01-09 open with the pipeline, their steps highlighted: (number, name, the boxes they teach)
 LESSONS = [('01', 'image modes', (0, 1)), ('02', 'look at the data', (1,)), ('03', 'folders and loaders', (1, 2)),
-           ('04', 'ResNet50', (3,)), ('05', 'training loop', (4,)), ('05b', 'weight decay', (4,)), ('06', 'fine-tuning', (3, 4)),
+           ('04', 'ResNet50', (3,)), ('05', 'training loop', (4,)), ('05b', 'weight decay', (4,)),
+           ('06', 'transfer learning', (3, 4)), ('06b', 'the fine-tune', (3, 4)),
            ('07', 'predict and submit', (5, 6)), ('08', 'error analysis', (4, 5)), ('09', 'label audit', (0,))]
 
 def training_step():
@@ -127,8 +128,8 @@ def out_of_fold():
              fontsize=8, color='0.3')
     return fig
 
-def strategies():
-    "06_fine_tuning: the four ways to train, stage by stage: what starts pretrained, what is frozen, and at what rate each part learns."
+def strategies(keep=('frozen features', 'one learning rate', 'random weights')):
+    "06_fine_tuning (and 06b, `keep` the fine-tune): ways to train, stage by stage: what starts pretrained, what is frozen, and at what rate each part learns."
     cols = ['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'head']
     blues = ['#dbe7f6', '#b5cdea', '#8db1dc', '#5f8fcb', '#2f6db5']          # slow to fast
     # (row, [(text, colour) per column], the start): lr_mult=100 spreads the rates evenly on a log scale, stem to head
@@ -137,7 +138,8 @@ def strategies():
                            ('lr/3', blues[3]), ('lr', blues[4])], 'pretrained + new head\n(head alone first)'),
             ('one learning rate', [('lr', blues[4])] * 6, 'pretrained + new head'),
             ('random weights', [('lr', blues[4])] * 6, 'random everywhere')]
-    fig = plt.figure(figsize=(7, 2.2), dpi=80); ax = fig.add_axes((0.17, 0.02, 0.56, 0.84)); ax.set_axis_off()
+    rows = [r for r in rows if r[0] in keep]
+    fig = plt.figure(figsize=(7, 0.4 + 0.45 * len(rows)), dpi=80); ax = fig.add_axes((0.17, 0.02, 0.56, 0.84)); ax.set_axis_off()
     n = len(rows)
     for r, (name, cells, start) in enumerate(rows):
         y = n - 1 - r
@@ -153,11 +155,35 @@ def strategies():
     fig.text(0.99, 0.93, 'orange edge: starts random', ha='right', fontsize=7.5, color='C1')
     return fig
 
+def leakage():
+    "03_folders_and_loaders: a photo and its copy under another name; split by file, the copy can land in validation; prepare splits by content (sha1)."
+    pics = {'A': '#f6c36b', 'B': '#b5cdea', 'C': '#c9e4c5'}                  # a colour per picture: a copy has its picture's colour
+    # (panel title, its x, train's files, val's files, the line under it)
+    panels = [('split by file name (a plain random draw)', 0.02, ['A  a.jpg', 'B  b.jpg'], ['A  a_copy.jpg', 'C  c.jpg'],
+               "a_copy.jpg is a.jpg under another name: the model\nlearned it in training, so validation overrates it"),
+              ("prepare's split: by content (sha1)", 0.52, ['A  a.jpg', 'A  a_copy.jpg', 'B  b.jpg'], ['C  c.jpg'],
+               'both copies train; validation holds only\npictures the model never saw')]
+    fig = plt.figure(figsize=(7, 2.0), dpi=80); ax = fig.add_axes((0, 0, 1, 1)); ax.set_axis_off()
+    for title, x0, train, val, note in panels:
+        ax.text(x0 + 0.22, 0.93, title, ha='center', va='center', fontsize=8.5, weight='bold')
+        for col, (split, files) in enumerate([('train/', train), ('val/', val)]):
+            x = x0 + 0.03 + col * 0.23
+            ax.text(x + 0.08, 0.80, split, ha='center', fontsize=8, family='monospace', color='0.3')
+            for i, f in enumerate(files):
+                ax.text(x + 0.08, 0.66 - i * 0.14, f, ha='center', va='center', fontsize=8, family='monospace',
+                        bbox=dict(boxstyle='round,pad=0.3', fc=pics[f[0]], ec='C3' if split == 'val/' and 'copy' in f else '0.5',
+                                  lw=2 if split == 'val/' and 'copy' in f else 0.8))
+        ax.text(x0 + 0.22, 0.12, note, ha='center', va='center', fontsize=7.5, color='0.3')
+    ax.plot([0.5, 0.5], [0.05, 0.97], color='0.8', lw=0.8); ax.set_xlim(0, 1); ax.set_ylim(0, 1)
+    return fig
+
 if __name__ == '__main__':
     OUT.mkdir(exist_ok=True)
     for name, draw in [('pipeline', pipeline), ('training_step', training_step), ('resnet50_stages', resnet50_stages),
-                        ('out_of_fold', out_of_fold), ('strategies', strategies), ('convolution', convolution)]:
+                        ('out_of_fold', out_of_fold), ('strategies', strategies), ('convolution', convolution),
+                        ('leakage', leakage),
+                        ('strategies_finetune', lambda: strategies(('frozen features', 'fine-tune', 'one learning rate')))]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
-    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 05b), 64 colours: a third of the bytes
+    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 05b, 06b), 64 colours: a third of the bytes
         buf = io.BytesIO(); fig = pipeline(here, f'{n}: {name}'); fig.savefig(buf); plt.close(fig)
         Image.open(buf).convert('RGB').quantize(64).save(OUT/f'pipeline_{n}.png', optimize=True, dpi=(80, 80)); print(OUT/f'pipeline_{n}.png')
