@@ -39,7 +39,8 @@ def pipeline(here=(), caption=None):
 LESSONS = [('01', 'image modes', (0, 1)), ('02', 'look at the data', (1,)), ('03', 'folders and loaders', (1, 2)),
            ('04', 'ResNet50', (3,)), ('05', 'training loop', (4,)), ('05b', 'weight decay', (4,)),
            ('06', 'transfer learning', (3, 4)), ('06b', 'the fine-tune', (3, 4)),
-           ('07', 'predict and submit', (5, 6)), ('08', 'error analysis', (4, 5)), ('09', 'label audit', (0,))]
+           ('07', 'predict and submit', (5, 6)), ('08', 'error analysis', (4, 5)), ('08b', 'where it looked', (4, 5)),
+           ('09', 'label audit', (0,))]
 
 def training_step():
     "05_training_loop: one training step as a cycle, with the comments of the naive loop."
@@ -129,7 +130,7 @@ def out_of_fold():
     return fig
 
 def strategies(keep=('frozen features', 'one learning rate', 'random weights')):
-    "06_fine_tuning (and 06b, `keep` the fine-tune): ways to train, stage by stage: what starts pretrained, what is frozen, and at what rate each part learns."
+    "06_transfer_learning (and 06b, `keep` the fine-tune): ways to train, stage by stage: what starts pretrained, what is frozen, and at what rate each part learns."
     cols = ['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'head']
     blues = ['#dbe7f6', '#b5cdea', '#8db1dc', '#5f8fcb', '#2f6db5']          # slow to fast
     # (row, [(text, colour) per column], the start): lr_mult=100 spreads the rates evenly on a log scale, stem to head
@@ -184,6 +185,6 @@ if __name__ == '__main__':
                         ('leakage', leakage),
                         ('strategies_finetune', lambda: strategies(('frozen features', 'fine-tune', 'one learning rate')))]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
-    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 05b, 06b), 64 colours: a third of the bytes
+    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 05b, 06b, 08b), 64 colours: a third of the bytes
         buf = io.BytesIO(); fig = pipeline(here, f'{n}: {name}'); fig.savefig(buf); plt.close(fig)
         Image.open(buf).convert('RGB').quantize(64).save(OUT/f'pipeline_{n}.png', optimize=True, dpi=(80, 80)); print(OUT/f'pipeline_{n}.png')
