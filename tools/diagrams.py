@@ -37,7 +37,8 @@ def pipeline(here=(), caption=None):
 
 # lessons 01-09 open with the pipeline, their steps highlighted: (number, name, the boxes they teach)
 LESSONS = [('01', 'image modes', (0, 1)), ('02', 'look at the data', (1,)), ('03', 'folders and loaders', (1, 2)),
-           ('04', 'ResNet50', (3,)), ('05', 'training loop', (4,)), ('05b', 'weight decay', (4,)),
+           ('04', 'ResNet50', (3,)), ('04b', 'outputs and pretrained start', (3,)),
+           ('05', 'training loop', (4,)), ('05b', 'weight decay', (4,)),
            ('06', 'transfer learning', (3, 4)), ('06b', 'the fine-tune', (3, 4)),
            ('07', 'predict and submit', (5, 6)), ('08', 'error analysis', (4, 5)), ('08b', 'where it looked', (4, 5)),
            ('09', 'label audit', (0,))]
@@ -185,6 +186,6 @@ if __name__ == '__main__':
                         ('leakage', leakage),
                         ('strategies_finetune', lambda: strategies(('frozen features', 'fine-tune', 'one learning rate')))]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
-    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 05b, 06b, 08b), 64 colours: a third of the bytes
+    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 04b, 05b, 06b, 08b), 64 colours: a third of the bytes
         buf = io.BytesIO(); fig = pipeline(here, f'{n}: {name}'); fig.savefig(buf); plt.close(fig)
         Image.open(buf).convert('RGB').quantize(64).save(OUT/f'pipeline_{n}.png', optimize=True, dpi=(80, 80)); print(OUT/f'pipeline_{n}.png')
