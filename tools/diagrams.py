@@ -38,7 +38,7 @@ def pipeline(here=(), caption=None):
 # lessons 01-09 open with the pipeline, their steps highlighted: (number, name, the boxes they teach)
 LESSONS = [('01', 'image modes', (0, 1)), ('02', 'look at the data', (1,)), ('03', 'folders and loaders', (1, 2)),
            ('04', 'ResNet50', (3,)), ('04b', 'outputs and pretrained start', (3,)),
-           ('05', 'training loop', (4,)), ('05b', 'weight decay', (4,)),
+           ('05', 'training loop', (4,)), ('05a', 'schedule and fit', (4,)), ('05b', 'weight decay', (4,)),
            ('06', 'transfer learning', (3, 4)), ('06b', 'the fine-tune', (3, 4)),
            ('07', 'predict and submit', (5, 6)), ('08', 'error analysis', (4, 5)), ('08b', 'where it looked', (4, 5)),
            ('09', 'label audit', (0,))]
