@@ -36,7 +36,8 @@ def pipeline(here=(), caption=None):
     return fig
 
 # lessons 01-09 open with the pipeline, their steps highlighted: (number, name, the boxes they teach)
-LESSONS = [('01', 'image modes', (0, 1)), ('02', 'look at the data', (1,)), ('03', 'folders and loaders', (1, 2)),
+LESSONS = [('01', 'image modes', (0, 1)), ('02', 'look at the data', (1,)), ('03', 'folders and split', (1,)),
+           ('03b', 'datasets and loaders', (2,)),
            ('04', 'ResNet50', (3,)), ('04b', 'outputs and pretrained start', (3,)),
            ('05', 'training loop', (4,)), ('05a', 'schedule and fit', (4,)), ('05b', 'weight decay', (4,)),
            ('06', 'transfer learning', (3, 4)), ('06b', 'the fine-tune', (3, 4)),
@@ -158,7 +159,7 @@ def strategies(keep=('frozen features', 'one learning rate', 'random weights')):
     return fig
 
 def leakage():
-    "03_folders_and_loaders: a photo and its copy under another name; split by file, the copy can land in validation; prepare splits by content (sha1)."
+    "03_folders_and_split: a photo and its copy under another name; split by file, the copy can land in validation; prepare splits by content (sha1)."
     pics = {'A': '#f6c36b', 'B': '#b5cdea', 'C': '#c9e4c5'}                  # a colour per picture: a copy has its picture's colour
     # (panel title, its x, train's files, val's files, the line under it)
     panels = [('split by file name (a plain random draw)', 0.02, ['A  a.jpg', 'B  b.jpg'], ['A  a_copy.jpg', 'C  c.jpg'],
@@ -186,6 +187,6 @@ if __name__ == '__main__':
                         ('leakage', leakage),
                         ('strategies_finetune', lambda: strategies(('frozen features', 'fine-tune', 'one learning rate')))]:
         fig = draw(); fig.savefig(OUT/f'{name}.png'); plt.close(fig); print(OUT/f'{name}.png')
-    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 04b, 05b, 06b, 08b), 64 colours: a third of the bytes
+    for n, name, here in LESSONS:                       # pipeline_01.png ... pipeline_09.png (and 03b, 04b, 05a, 05b, 06b, 08b), 64 colours: a third of the bytes
         buf = io.BytesIO(); fig = pipeline(here, f'{n}: {name}'); fig.savefig(buf); plt.close(fig)
         Image.open(buf).convert('RGB').quantize(64).save(OUT/f'pipeline_{n}.png', optimize=True, dpi=(80, 80)); print(OUT/f'pipeline_{n}.png')
