@@ -145,14 +145,16 @@ def noisy_copy(L: Lesson, # from `lesson_setup`
 # %% ../nbs/19_lessons.ipynb #bnchsm02
 def bench_summary(rows: dict, # bench row -> the lesson's name for it, in the order to show
                   size: int = 64, # keep the runs at this input size
-                  path=None, # default: the repository's bench/transfer_results.csv (written by bench/transfer.py)
+                  path='transfer_results.csv', # a file of the repository's bench/ folder (written by bench/transfer.py), or any path
+                  per_class: int | None = None, # keep the runs of samples with this many images per class (`--data`); None: all
                  ) -> pd.DataFrame | None:
     "One row per way of training: epochs, seeds, the median, lowest and highest test accuracy, the median seconds; None when the file is not here."
     import cat12
-    path = Path(path) if path else Path(cat12.__file__).parents[1]/'bench'/'transfer_results.csv'
+    path = Path(cat12.__file__).parents[1]/'bench'/path           # a full path stays as it is
     if not path.is_file(): print(f'{path}: not here (it comes with the project repository)'); return None
     b = pd.read_csv(path)
     b = b[(b['size'] == size) & b.row.isin(list(rows))]
+    if per_class is not None: b = b[b.train_per_class == per_class]
     t = b.groupby('row').agg(epochs=('epochs', 'max'), seeds=('seed', 'nunique'), test_acc=('test_acc', 'median'),
                              lowest=('test_acc', 'min'), highest=('test_acc', 'max'), seconds=('train_s', 'median'))
     t = t.reindex([r for r in rows if r in t.index]).round(3)
