@@ -25,7 +25,7 @@ from .loop import (DEFAULTS, HISTORY_COLUMNS, OPTIMIZERS, RESUME_STATE, WEIGHT_D
 from .strategies import STRATEGIES, Plan, choose_strategy, fit_cached
 
 # %% auto #0
-__all__ = ['fit', 'fine_tune', 'run_meta', 'lr_find', 'plot_lr_find']
+__all__ = ['fit', 'fine_tune', 'run_meta', 'lr_find', 'steepest', 'plot_lr_find']
 
 # %% ../nbs/15_learner.ipynb #213397ec
 _OPTIONS = tuple(f.name for f in fields(TrainConfig) if f.name != 'amp')   # what `fit` takes by name ('amp' it picks for the device)
@@ -204,9 +204,16 @@ def lr_find(model: nn.Module, # the model (its weights are restored afterwards)
         if not math.isfinite(smooth) or smooth > 4 * best: break
     model.load_state_dict(saved)
     res = pd.DataFrame(rows)
-    grad = np.gradient(res.loss.to_numpy(), np.log(res.lr.to_numpy())) if len(res) > 2 else np.zeros(len(res))
-    res.attrs['suggestion'] = float(res.lr.iloc[int(np.argmin(grad[:max(1, len(res) - 3)]))])   # steepest descent
+    res.attrs['suggestion'] = steepest(res, skip=steps // 10)
     return res
+
+def steepest(res: pd.DataFrame, # `lr_find`'s rows: lr and smoothed loss
+             skip: int = 0, # first rows left out: a moving average of so few steps is mostly noise (fastai skips a tenth)
+            ) -> float:
+    "The learning rate where the smoothed loss falls fastest against log(lr), leaving out the first `skip` rows and the last three (the blow-up)."
+    grad = np.gradient(res.loss.to_numpy(), np.log(res.lr.to_numpy())) if len(res) > 2 else np.zeros(len(res))
+    lo = min(skip, max(0, len(res) - 4))            # a run that blew up early keeps at least one row to choose from
+    return float(res.lr.iloc[lo + int(np.argmin(grad[lo:max(lo + 1, len(res) - 3)]))])
 
 def plot_lr_find(res: pd.DataFrame, # `lr_find`'s result
                 ):
