@@ -129,13 +129,21 @@ def main():
     df.to_csv(a.out + '.csv', index=False)
     print(write_report(df, a.out, side, a.rows, target))
 
+def _made_by(side: dict) -> str:
+    "'defaults' when the sidecar's epochs, size and images per breed are `pretrain`'s defaults; else 'with other settings'."
+    import inspect
+    from cat12.transfer import pretrain
+    d = {k: p.default for k, p in inspect.signature(pretrain).parameters.items()}
+    same = (side['epochs'], side['img_size'], side.get('per_class', d['per_class'])) == (d['epochs'], d['img_size'], d['per_class'])
+    return 'defaults' if same else 'with other settings'
+
 def write_report(df, out: str, side: dict, rows: list,
                  target: str = 'the full generated sample, 1944 train / 216 valid / 240 test images') -> str:
     "The tables of `df` (one row per run) as markdown, written to OUT.md; also the values for CPU_BENCH."
     seeds = sorted(df.seed.unique()); epochs = int(df[df.strategy != 'features'].epochs.max()) if (df.strategy != 'features').any() else 3
     probe_s = float(df.probe_s.dropna().iloc[0]) if 'probe_s' in df and df.probe_s.notna().any() else float('nan')
     lines = [f"Measured by `bench/transfer.py` on {os.cpu_count()} CPU cores ({time.strftime('%Y-%m-%d')}), nothing else running.",
-             f"Weights: `cat12 pretrain` defaults ({side['epochs']} epochs at {side['img_size']} px on {side['train_images']} "
+             f"Weights: `cat12 pretrain` {_made_by(side)} ({side['epochs']} epochs at {side['img_size']} px on {side['train_images']} "
              f"images of {len(side['classes'])} source breeds): source accuracy {side['source_acc']:.3f}, {side['seconds']:.0f} s.",
              f"Target: {target}; {epochs} epochs "
              f"(features: 10 head epochs on cached features; partial and finetune: after 1 head epoch); seeds {', '.join(map(str, seeds))}. "
