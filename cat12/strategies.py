@@ -166,7 +166,6 @@ def probe_speed(img_size: int = 64, # input side, as `fit` will train
                 batch_size: int = 32, # images per step, as `fit` will train
                 amp: torch.dtype | None = None, # the autocast dtype `fit` will use (`autocast_dtype`), None for fp32
                 steps: int = 2, # timed steps of each kind, after one warm-up; the fastest counts
-                channels_last: bool = True, # `fit`'s memory layout; False: PyTorch's default (NCHW), to compare
                ) -> dict:
     "This machine's seconds per image, from real steps of a ResNet50 (12 classes) at `fit`'s size, batch and precision."
     from torchvision.models import resnet50
@@ -176,9 +175,8 @@ def probe_speed(img_size: int = 64, # input side, as `fit` will train
         return min(ts[1:]) / batch_size
     autocast = lambda: torch.autocast('cpu', dtype=amp or torch.float32, enabled=amp is not None)
     with torch.random.fork_rng(devices=[]):   # leaves the global random state (and so the run that follows) as it was
-        layout = torch.channels_last if channels_last else torch.contiguous_format
-        net = resnet50(num_classes=12).to(memory_format=layout)
-        x = torch.randn(batch_size, 3, img_size, img_size).contiguous(memory_format=layout)
+        net = resnet50(num_classes=12).to(memory_format=torch.channels_last)
+        x = torch.randn(batch_size, 3, img_size, img_size).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 12, (batch_size,))
         trunk3, top = _trunk(net, 'layer3'), nn.Sequential(net.layer4, net.avgpool, nn.Flatten(1), net.fc)
         def train(m, xb, opt):
