@@ -23,12 +23,13 @@ from .loaders import eval_tfms
 from .predict import expected_input
 
 # %% auto #0
-__all__ = ['DPI', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes', 'trait_table',
-           'to_image', 'image_grid', 'fig_png', 'show_batch', 'plot_history', 'LivePlot', 'plot_lr_schedule',
-           'plot_runs', 'show_filters', 'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy',
-           'plot_class_accuracy', 'top_losses', 'plot_top_losses', 'show_predictions', 'class_activation_map',
-           'grad_cam', 'show_heatmap', 'plot_heatmaps', 'model_view', 'image_paths', 'png_thumbnail', 'StillView',
-           'still_png', 'DatasetBrowser', 'model_predict_fn', 'top_k', 'UploadPredict']
+__all__ = ['DPI', 'RUN_COLOURS', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes',
+           'trait_table', 'to_image', 'image_grid', 'fig_png', 'show_batch', 'show_activations', 'plot_probs',
+           'plot_history', 'LivePlot', 'plot_lr_schedule', 'run_colours', 'plot_runs', 'show_filters',
+           'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy', 'top_losses',
+           'plot_top_losses', 'show_predictions', 'class_activation_map', 'grad_cam', 'show_heatmap', 'plot_heatmaps',
+           'model_view', 'image_paths', 'png_thumbnail', 'StillView', 'still_png', 'DatasetBrowser', 'model_predict_fn',
+           'top_k', 'UploadPredict']
 
 # %% ../nbs/13_viz.ipynb #1ddd86d0
 DPI = 80  # figures a learner can read, small enough to keep notebooks light (large picture grids are saved as JPEG)
@@ -164,6 +165,47 @@ def show_batch(xb: torch.Tensor, # a batch, B x 3 x H x W, normalised
         if yb is not None: ax.set_title(str(classes[int(yb[i])] if classes else int(yb[i])), fontsize=8)
     return fig
 
+# %% ../nbs/13_viz.ipynb #vzact002
+def show_activations(x: torch.Tensor, # one image, 3 x H x W, normalised
+                     acts: dict, # name -> a part's output for a batch whose first image is `x`, B x C x h x w
+                     n: int = 3, # channels per part: those that vary most over the grid
+                     title: str | None = None, # above the grid
+                     mean=IMAGENET_MEAN, # the normalisation of `x`: mean
+                     std=IMAGENET_STD, # and std
+                    ) -> plt.Figure:
+    "The image, then one column per part of the network: the `n` channels of its output that vary most, brighter for larger numbers."
+    acts = {k: a for k, a in acts.items() if a.ndim == 4}   # grids only: not pooled features or logits
+    ncols = len(acts) + 1; fig, axs = image_grid(n * ncols, ncols, 1.0)
+    axs[0].imshow(to_image(x, mean, std)); axs[0].set_title(f'input\n{x.shape[-2]} x {x.shape[-1]}', fontsize=8)
+    for ax in axs[ncols::ncols]: ax.axis('off')
+    for c, (name, a) in enumerate(acts.items(), 1):
+        a = a[0].detach().float().cpu()                         # the first image: channels x height x width
+        for r, ch in enumerate(a.var((1, 2), correction=0).argsort(descending=True)[:n].tolist()):
+            axs[ncols * r + c].imshow(a[ch], cmap='magma')
+        axs[c].set_title(f"{name}\n{' x '.join(map(str, a.shape[1:]))}", fontsize=8)
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+def plot_probs(probs, # N x C class probabilities
+               classes: list, # class names, indexed by label
+               targets=None, # true labels: that class's bar is orange
+               n: int = 4, # how many images, one panel each
+               title: str | None = None, # above the panels
+              ) -> plt.Figure:
+    "The class probabilities of the first `n` images, one bar per class, the true class in orange."
+    probs = np.asarray(probs, dtype=float); n = min(n, len(probs))
+    fig, axs = plt.subplots(1, n, figsize=(1.9 * n, 2.4), dpi=DPI, sharey=True, squeeze=False)
+    for i, ax in enumerate(axs[0]):
+        t = None if targets is None else int(targets[i])
+        ax.bar(range(len(classes)), probs[i], color=['C1' if c == t else 'C0' for c in range(len(classes))])
+        ax.set_xticks(range(len(classes)), [str(c)[:5] for c in classes], rotation=90, fontsize=6)
+        ax.set_title(f'image {i}' + ('' if t is None else f': {classes[t]}'), fontsize=8); ax.set_ylim(0, 1)
+    axs[0][0].set_ylabel('probability', fontsize=8)
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/13_viz.ipynb #aa24457e
 def plot_history(hist: pd.DataFrame, # one row per epoch: epoch, train_loss, valid_loss, valid_acc
                 ) -> plt.Figure:
@@ -208,12 +250,23 @@ def plot_lr_schedule(curves: dict, # name -> the learning rate at each step
     return fig
 
 # %% ../nbs/13_viz.ipynb #902d5bc4
+RUN_COLOURS = {'one learning rate': 'C0', 'fine-tune (discriminative)': 'C1', 'frozen features': 'C2',
+               'random weights': 'C3'}   # the lessons' ways of training: the same colour in every figure
+
+def run_colours(names, # the runs' names, in order
+                fixed: dict = RUN_COLOURS, # name -> colour, for the names it has
+               ) -> dict:
+    "A colour per name: `fixed`'s where it has one, otherwise the next of matplotlib's `C0`..`C9` that no name in `names` has."
+    taken = {fixed[n] for n in names if n in fixed}
+    free = iter([f'C{i}' for i in range(10) if f'C{i}' not in taken] * 9)
+    return {n: fixed[n] if n in fixed else next(free) for n in names}
+
 def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one history; columns epoch and `metrics`
               metrics=('train_loss', 'valid_acc'), # one panel each
              ) -> plt.Figure:
-    "Training curves of several ways of training side by side: one colour per name, one line per run."
+    "Training curves of several ways of training side by side: one colour per name (`run_colours`), one line per run."
     fig, axs = plt.subplots(1, len(metrics), figsize=(3.5 * len(metrics), 2.6), dpi=DPI, squeeze=False)
-    for (name, hists), colour in zip(runs.items(), plt.rcParams['axes.prop_cycle'].by_key()['color'] * 9):
+    for (name, hists), colour in zip(runs.items(), run_colours(list(runs)).values()):
         for j, h in enumerate(hists if isinstance(hists, (list, tuple)) else [hists]):
             for ax, m in zip(axs[0], metrics): ax.plot(h.epoch, h[m], 'o-', ms=3, color=colour, alpha=0.8, label=name if j == 0 else None)
     for ax, m in zip(axs[0], metrics):

@@ -118,8 +118,7 @@ def minutes(seconds: float) -> str: return 'under 1 min' if seconds < 60 else f'
 
 def write_time(nb, seconds: float, extra: str = '') -> None:
     "Put the measured run time into the lesson's `*Run time: ...*` line (in its first three cells)."
-    line = (f"*Run time: {minutes(seconds)}{extra} in learner mode on {os.cpu_count()} CPU cores "
-            f"({cpu_name()}), measured by `tools/run_nbs.py` on {time.strftime('%Y-%m-%d')}.*")
+    line = f"*Run time: {minutes(seconds)}{extra} on {os.cpu_count()} CPU cores ({cpu_name()}).*"
     for c in nb.cells[:3]:
         if c.cell_type == 'markdown' and '*Run time:' in c.source:
             c.source = re.sub(r'\*Run time:[^\n]*\*', line, c.source); return
