@@ -272,7 +272,7 @@ def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one h
     for ax, m in zip(axs[0], metrics):
         ax.set_title(m.replace('_', ' ')); ax.set_xlabel('epoch'); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if m.endswith('acc'): ax.set_ylim(0, 1)
-    axs[0][-1].legend(fontsize=8)
+    axs[0][-1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1))   # beside the curves, never over them
     fig.tight_layout()
     return fig
 
