@@ -193,13 +193,14 @@ def plot_probs(probs, # N x C class probabilities
                n: int = 4, # how many images, one panel each
                title: str | None = None, # above the panels
               ) -> plt.Figure:
-    "The class probabilities of the first `n` images, one bar per class, the true class in orange."
+    "The class probabilities of the first `n` images, one bar per class, the true class (bar and name) in orange."
     probs = np.asarray(probs, dtype=float); n = min(n, len(probs))
     fig, axs = plt.subplots(1, n, figsize=(1.9 * n, 2.9), dpi=DPI, sharey=True, squeeze=False)
     for i, ax in enumerate(axs[0]):
         t = None if targets is None else int(targets[i])
         ax.bar(range(len(classes)), probs[i], color=['C1' if c == t else 'C0' for c in range(len(classes))])
         ax.set_xticks(range(len(classes)), [str(c) for c in classes], rotation=90, fontsize=6)
+        if t is not None: ax.get_xticklabels()[t].set_color('C1')   # the true class: orange even where its bar is 0
         ax.set_title(f'image {i}' + ('' if t is None else f': {classes[t]}'), fontsize=8); ax.set_ylim(0, 1)
     axs[0][0].set_ylabel('probability', fontsize=8)
     if title: fig.suptitle(title, fontsize=9)
