@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from .learner import evaluate
 
 def my_fit(model, dls, epochs, lr, path):
-    "The naive loop, plus a one-cycle schedule, evaluation after each epoch and the best epoch's weights in `path`."
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    "The naive loop with AdamW, plus a one-cycle schedule, evaluation after each epoch and the best epoch's weights in `path`."
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)   # + Adam, not SGD
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(dls.train))   # +
     rows, best = [], -1.0
     for epoch in range(epochs):

@@ -251,7 +251,7 @@ def plot_lr_schedule(curves: dict, # name -> the learning rate at each step
     return fig
 
 # %% ../nbs/13_viz.ipynb #902d5bc4
-RUN_COLOURS = {'one learning rate': 'C0', 'fine-tune (discriminative)': 'C1', 'frozen features': 'C2',
+RUN_COLOURS = {'one learning rate': 'C0', 'two-phase fine-tune': 'C1', 'frozen features': 'C2',
                'random weights': 'C3', 'my_fit': 'C4'}   # the lessons' ways of training: the same colour in every figure
 
 def run_colours(names, # the runs' names, in order
