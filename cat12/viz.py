@@ -9,7 +9,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator
 import numpy as np
 import pandas as pd
 import torch
@@ -264,6 +264,7 @@ def run_colours(names, # the runs' names, in order
 
 def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one history; columns epoch and `metrics`
               metrics=('train_loss', 'valid_acc'), # one panel each
+              log_loss: bool = False, # loss panels on a log scale (ticks 1, 2, 5 per decade), when one run's loss dwarfs the rest
              ) -> plt.Figure:
     "Training curves of several ways of training side by side: one colour per name (`run_colours`), one line per run."
     fig, axs = plt.subplots(1, len(metrics), figsize=(3.5 * len(metrics), 2.6), dpi=DPI, squeeze=False)
@@ -273,6 +274,9 @@ def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one h
     for ax, m in zip(axs[0], metrics):
         ax.set_title(m.replace('_', ' ')); ax.set_xlabel('epoch'); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if m.endswith('acc'): ax.set_ylim(0, 1)
+        if log_loss and m.endswith('loss'):
+            ax.set_yscale('log'); ax.minorticks_off()
+            ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5))); ax.yaxis.set_major_formatter(FormatStrFormatter('%g'))
     axs[0][-1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1))   # beside the curves, never over them
     fig.tight_layout()
     return fig
