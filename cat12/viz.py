@@ -26,10 +26,10 @@ from .predict import expected_input
 __all__ = ['DPI', 'RUN_COLOURS', 'class_images', 'show_class_grid', 'plot_class_counts', 'plot_mode_census', 'plot_image_sizes',
            'trait_table', 'to_image', 'image_grid', 'fig_png', 'show_batch', 'show_activations', 'plot_probs',
            'plot_history', 'LivePlot', 'plot_lr_schedule', 'run_colours', 'plot_runs', 'show_filters',
-           'confusion_matrix', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy', 'top_losses',
-           'plot_top_losses', 'show_predictions', 'class_activation_map', 'grad_cam', 'show_heatmap', 'plot_heatmaps',
-           'model_view', 'image_paths', 'png_thumbnail', 'StillView', 'still_png', 'DatasetBrowser', 'model_predict_fn',
-           'top_k', 'UploadPredict']
+           'confusion_matrix', 'most_confused', 'plot_confusion_matrix', 'class_accuracy', 'plot_class_accuracy',
+           'top_losses', 'plot_top_losses', 'show_predictions', 'class_activation_map', 'grad_cam', 'show_heatmap',
+           'plot_heatmaps', 'model_view', 'image_paths', 'png_thumbnail', 'StillView', 'still_png', 'DatasetBrowser',
+           'model_predict_fn', 'top_k', 'UploadPredict']
 
 # %% ../nbs/13_viz.ipynb #1ddd86d0
 DPI = 80  # figures a learner can read, small enough to keep notebooks light (large picture grids are saved as JPEG)
@@ -266,14 +266,16 @@ def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one h
               metrics=('train_loss', 'valid_acc'), # one panel each
               log_loss: bool = False, # loss panels on a log scale (ticks 1, 2, 5 per decade), when one run's loss dwarfs the rest
              ) -> plt.Figure:
-    "Training curves of several ways of training side by side: one colour per name (`run_colours`), one line per run."
+    "Training curves of several ways of training side by side: one colour per name (`run_colours`), one line per run; accuracy axes end at 1."
     fig, axs = plt.subplots(1, len(metrics), figsize=(3.5 * len(metrics), 2.6), dpi=DPI, squeeze=False)
     for (name, hists), colour in zip(runs.items(), run_colours(list(runs)).values()):
         for j, h in enumerate(hists if isinstance(hists, (list, tuple)) else [hists]):
             for ax, m in zip(axs[0], metrics): ax.plot(h.epoch, h[m], 'o-', ms=3, color=colour, alpha=0.8, label=name if j == 0 else None)
     for ax, m in zip(axs[0], metrics):
         ax.set_title(m.replace('_', ' ')); ax.set_xlabel('epoch'); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if m.endswith('acc'): ax.set_ylim(0, 1)
+        if m.endswith('acc'):   # up to 1, down to the tenth below the lowest point: a gap of a few images stays visible
+            lo = min((float(np.nanmin(l.get_ydata())) for l in ax.lines), default=0.0)
+            ax.set_ylim(max(0.0, np.floor(lo * 10 - 0.2) / 10), 1)
         if log_loss and m.endswith('loss'):
             ax.set_yscale('log'); ax.minorticks_off()
             ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5))); ax.yaxis.set_major_formatter(FormatStrFormatter('%g'))
@@ -304,6 +306,17 @@ def confusion_matrix(targets, # true labels
     "Counts of (true, predicted) pairs: a `num_classes x num_classes` int array, rows = true class."
     t, p = np.asarray(targets, dtype=np.int64), np.asarray(preds, dtype=np.int64)
     return np.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+def most_confused(targets, # true labels
+                  preds, # predicted labels
+                  classes: list, # class names, indexed by label
+                 ) -> pd.DataFrame:
+    "The confusion matrix's cells off the diagonal, as rows actual, predicted, images and `reverse` (its mirror cell), largest first (fastai's `most_confused`)."
+    cm = confusion_matrix(targets, preds, len(classes))
+    rows = [dict(actual=str(classes[i]), predicted=str(classes[j]), images=int(cm[i, j]), reverse=int(cm[j, i]))
+            for i, j in zip(*np.nonzero(cm)) if i != j]
+    df = pd.DataFrame(rows, columns=['actual', 'predicted', 'images', 'reverse'])
+    return df.sort_values(['images', 'reverse'], ascending=False, kind='stable').reset_index(drop=True)
 
 def plot_confusion_matrix(targets, # true labels
                           preds, # predicted labels
