@@ -184,5 +184,5 @@ def lesson_contract(path, # a lesson notebook, e.g. nbs/05_training_loop.ipynb
     faults += [f'cell {i}: {n} lines of code' for i, (c, s) in enumerate(zip(cells, src))
                if c['cell_type'] == 'code' and (n := len(s.splitlines())) > max_code_lines]
     faults += [f'cell {i}: a check of the text (`L.expect`) in a cell that is not folded' for i, (c, s) in enumerate(zip(cells, src))
-               if 'L.expect(' in s and not (s.startswith('#| hide') and c.get('metadata', {}).get('jupyter', {}).get('source_hidden'))]
+               if c['cell_type'] == 'code' and 'L.expect(' in s and not (s.startswith('#| hide') and c.get('metadata', {}).get('jupyter', {}).get('source_hidden'))]
     return faults
