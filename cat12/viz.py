@@ -274,7 +274,8 @@ def plot_runs(runs: dict, # name -> a list of histories (one per seed), or one h
     for ax, m in zip(axs[0], metrics):
         ax.set_title(m.replace('_', ' ')); ax.set_xlabel('epoch'); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if m.endswith('acc'):   # up to 1, down to the tenth below the lowest point: a gap of a few images stays visible
-            lo = min((float(np.nanmin(l.get_ydata())) for l in ax.lines), default=0.0)
+            ys = [y[np.isfinite(y)] for y in (np.asarray(l.get_ydata(), dtype=float) for l in ax.lines)]
+            lo = min((float(y.min()) for y in ys if len(y)), default=0.0)   # lines with no number left out
             ax.set_ylim(max(0.0, np.floor(lo * 10 - 0.2) / 10), 1)
         if log_loss and m.endswith('loss'):
             ax.set_yscale('log'); ax.minorticks_off()
